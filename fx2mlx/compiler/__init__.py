@@ -1,0 +1,1 @@
+"""The compiler: capture -> IR -> passes -> lowering (overrides, then YAML tables) -> emission."""

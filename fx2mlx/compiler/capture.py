@@ -1,0 +1,426 @@
+"""Capture: a PyTorch model (factory, Hugging Face directory or in-process module) -> fx2mlx IR.
+
+This is the only module that touches torch.fx. It runs `torch.export.export(strict=False)` (strict as a
+fallback), keeps the composite ops that fx2mlx lowers well (every composite op that has a table entry
+or an override is removed from the decomposition table), and converts the graph to `ir.Program`.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import re
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import ir
+from .errors import CaptureError, SourceError
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
+
+
+@dataclass
+class Captured:
+    """The result of capture: the IR plus the weights it refers to (by input target)."""
+
+    program: ir.Program
+    weights: dict[str, torch.Tensor]
+    example_inputs: list[torch.Tensor]  # flat user inputs, in program.user_inputs order
+    module: torch.nn.Module | None = None
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    description: str = ""
+
+
+# --------------------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Source:
+    module: torch.nn.Module
+    args: tuple
+    kwargs: dict
+    description: str  # how to get it again (recorded in the manifest)
+
+
+def load_source(spec: str, inputs: str | None = None) -> Source:
+    """Resolve a SOURCE spec: `path/file.py:func`, `pkg.mod:func`, or a Hugging Face model directory."""
+    path = Path(spec)
+    if path.is_dir():
+        from .hf import load_hf_dir
+
+        module, args, kwargs = load_hf_dir(path)
+        desc = f"hf:{path.resolve()}"
+    elif ":" in spec and not path.exists():
+        target, func_name = spec.rsplit(":", 1)
+        factory = _load_factory(target, func_name, spec)
+        try:
+            result = factory()
+        except Exception as e:  # the user's factory failed: show their traceback line
+            loc = _user_frame(e)
+            raise SourceError(f"factory {spec!r} raised {type(e).__name__}: {e}" + (f" (at {loc})" if loc else "")) from e
+        module, args, kwargs = _unpack_factory_result(result, spec)
+        desc = f"factory:{Path(target).resolve()}:{func_name}" if target.endswith(".py") else f"factory:{spec}"
+    else:
+        raise SourceError(
+            f"cannot use SOURCE {spec!r}: expected a Hugging Face model directory (with config.json), "
+            "a factory 'path/to/file.py:function' or 'package.module:function'"
+            + (" — the path does not exist" if not path.exists() else " — it is a file, not a factory spec"))
+    if inputs:
+        args, kwargs = _override_inputs(args, kwargs, inputs)
+    return Source(module, tuple(args), dict(kwargs), desc)
+
+
+def _load_factory(target: str, func_name: str, spec: str) -> Callable:
+    if target.endswith(".py"):
+        file = Path(target)
+        if not file.is_file():
+            raise SourceError(f"factory file not found: {target} (from SOURCE {spec!r})")
+        name = f"_fx2mlx_factory_{abs(hash(str(file.resolve())))}"
+        mspec = importlib.util.spec_from_file_location(name, file)
+        mod = importlib.util.module_from_spec(mspec)
+        sys.modules[name] = mod
+        sys.path.insert(0, str(file.resolve().parent))
+        try:
+            mspec.loader.exec_module(mod)
+        except Exception as e:
+            raise SourceError(f"importing {target} failed: {type(e).__name__}: {e}") from e
+        finally:
+            sys.path.pop(0)
+    else:
+        try:
+            mod = importlib.import_module(target)
+        except Exception as e:
+            raise SourceError(f"cannot import module {target!r} (from SOURCE {spec!r}): {e}") from e
+    fn = getattr(mod, func_name, None)
+    if fn is None or not callable(fn):
+        raise SourceError(f"{target} has no function {func_name!r} (from SOURCE {spec!r})")
+    return fn
+
+
+def _unpack_factory_result(result: Any, spec: str):
+    if isinstance(result, torch.nn.Module):
+        raise SourceError(f"factory {spec!r} returned only a module; return (module, args) or (module, args, kwargs)")
+    if not isinstance(result, (tuple, list)) or len(result) not in (2, 3) or not isinstance(result[0], torch.nn.Module):
+        raise SourceError(f"factory {spec!r} must return (module, args) or (module, args, kwargs), got {type(result).__name__}")
+    module, args = result[0], result[1]
+    kwargs = result[2] if len(result) == 3 else {}
+    if isinstance(args, torch.Tensor):
+        args = (args,)
+    return module, tuple(args), dict(kwargs or {})
+
+
+def _override_inputs(args, kwargs, file: str):
+    """Replace example inputs by the tensors of a safetensors file (keys: input names or input_0...)."""
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(file)
+    except Exception as e:
+        raise SourceError(f"cannot read inputs file {file}: {e}") from e
+    args = list(args)
+    for i in range(len(args)):
+        if f"input_{i}" in tensors:
+            args[i] = tensors.pop(f"input_{i}")
+    kwargs = dict(kwargs)
+    kwargs.update(tensors)
+    return tuple(args), kwargs
+
+
+# --------------------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------------------
+def composite_ops_to_keep() -> list:
+    """Composite ops to keep out of decomposition: those the op tables or overrides lower directly."""
+    from .lowering import lowerable_targets
+
+    keep = []
+    table = torch.export.default_decompositions()
+    for op in list(table.keys()):
+        if str(op) in lowerable_targets():
+            keep.append(op)
+    return keep
+
+
+def export(module: torch.nn.Module, args: tuple, kwargs: dict, dynamic_shapes=None):
+    """torch.export with strict=False (strict=True as fallback), then decompose to our opset."""
+    module = module.eval()
+    errors = []
+    ep = None
+    for strict in (False, True):
+        try:
+            with torch.no_grad():
+                ep = torch.export.export(module, tuple(args), dict(kwargs), dynamic_shapes=dynamic_shapes, strict=strict)
+            break
+        except Exception as e:  # noqa: BLE001 - reported below with the user's line
+            errors.append(e)
+    if ep is None:
+        raise CaptureError(explain_export_failure(module, errors[0]))
+    table = torch.export.default_decompositions()
+    for op in composite_ops_to_keep():
+        table.pop(op, None)
+    try:
+        ep = ep.run_decompositions(table)
+    except Exception as e:
+        raise CaptureError(f"torch.export captured {type(module).__name__} but decomposing it failed: "
+                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+    return ep
+
+
+def explain_export_failure(module: torch.nn.Module, e: Exception) -> str:
+    loc = _user_frame(e) or _frame_in_message(str(e))
+    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+    msg = (f"torch.export could not capture {type(module).__name__}: {type(e).__name__}: {first}")
+    if loc:
+        msg += f"\n  at {loc}"
+    msg += ("\n  fx2mlx compiles what torch.export can trace into one graph. Common causes: Python control "
+            "flow that depends on tensor values (if x.sum() > 0, .item(), .tolist(), data-dependent shapes "
+            "such as nonzero or repeat_interleave by a tensor), unsupported Python side effects, or "
+            "non-tensor outputs. Rewrite that line with tensor ops (torch.where, masks), move the "
+            "data-dependent step out of forward, or split the model into graphs around it.")
+    return msg
+
+
+def _user_frame(e: BaseException) -> str | None:
+    frames = traceback.extract_tb(e.__traceback__) if e.__traceback__ else []
+    user = [f for f in frames if not _is_library_file(f.filename)]
+    if not user:
+        return None
+    f = user[-1]
+    return f"{f.filename}:{f.lineno} in {f.name}" + (f": {f.line.strip()}" if f.line else "")
+
+
+def _frame_in_message(text: str) -> str | None:
+    frames = re.findall(r'File "([^"]+)", line (\d+)', text)
+    user = [(f, ln) for f, ln in frames if not _is_library_file(f)]
+    return f"{user[-1][0]}:{user[-1][1]}" if user else None
+
+
+def _is_library_file(path: str) -> bool:
+    p = os.path.abspath(path)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return p.startswith(_TORCH_DIR) or p.startswith(here) or "<frozen" in path or "/contextlib.py" in p
+
+
+# --------------------------------------------------------------------------------------------------
+# ExportedProgram -> IR
+# --------------------------------------------------------------------------------------------------
+def capture(module: torch.nn.Module, args: tuple, kwargs: dict | None = None, *, dynamic_shapes=None,
+            description: str = "python") -> Captured:
+    kwargs = kwargs or {}
+    ep = export(module, args, kwargs, dynamic_shapes)
+    program, weights = to_ir(ep, module, description)
+    flat, _ = torch.utils._pytree.tree_flatten((tuple(args), dict(kwargs)))
+    example = [t for t in flat if isinstance(t, torch.Tensor)]
+    return Captured(program, weights, example, module, tuple(args), dict(kwargs), description)
+
+
+_SKIP_TARGETS = {"aten._assert_tensor_metadata.default", "aten._assert_scalar.default",
+                 "aten.sym_constrain_range_for_size.default", "aten._assert_async.msg"}
+
+
+def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> tuple[ir.Program, dict]:
+    from torch.export.graph_signature import InputKind
+
+    sig = ep.graph_signature
+    kinds = {InputKind.USER_INPUT: "user", InputKind.PARAMETER: "parameter", InputKind.BUFFER: "buffer",
+             InputKind.CONSTANT_TENSOR: "constant"}
+    spec_by_name = {s.arg.name: s for s in sig.input_specs}
+    weights: dict[str, torch.Tensor] = {}
+    inputs: list[ir.Input] = []
+    nodes: list[ir.Node] = []
+    consts: dict[str, Any] = {}  # constant (non-tensor) user inputs, substituted into uses
+    outputs: tuple = ()
+    mutations: list = []
+    state = dict(ep.state_dict)
+    state.update(ep.constants)
+    for n in ep.graph.nodes:
+        if n.op == "placeholder":
+            s = spec_by_name[n.name]
+            if s.kind not in kinds:
+                raise CaptureError(f"unsupported graph input kind {s.kind} for {n.name}")
+            if s.kind == InputKind.USER_INPUT and not isinstance(n.meta.get("val"), torch.Tensor):
+                consts[n.name] = getattr(s.arg, "value", None)
+                continue
+            target = s.target
+            if s.kind != InputKind.USER_INPUT:
+                target = _valid_weight_name(target)
+                weights[target] = state[s.target].detach()
+            inputs.append(ir.Input(n.name, kinds[s.kind], _vtype(n.meta.get("val")), target))
+        elif n.op == "call_function":
+            target = _target_name(n.target)
+            if target in _SKIP_TARGETS:
+                continue
+            args = _bind_args(n, consts)
+            nodes.append(ir.Node(n.name, target, args, _vtype(n.meta.get("val")),
+                                 _frames(n), _source(n.meta.get("stack_trace"))))
+        elif n.op == "output":
+            outs = list(n.args[0])
+            user_outs = []
+            out_specs = sig.output_specs
+            for o, s in zip(outs, out_specs):
+                kind = s.kind.name
+                if kind == "USER_OUTPUT":
+                    user_outs.append(_arg(o, consts))
+                elif kind == "BUFFER_MUTATION":
+                    mutations.append((_valid_weight_name(s.target), _arg(o, consts)))
+                else:
+                    raise CaptureError(f"unsupported graph output kind {kind} (user input mutation?) in {s}")
+            outputs = tuple(user_outs)
+        elif n.op == "get_attr":
+            raise CaptureError(
+                f"the graph uses a sub-graph ({n.target}) — a higher-order op such as torch.cond or a loop; "
+                "fx2mlx does not lower control-flow operators yet" + _src_suffix(n))
+    meta = [("source", description), ("torch", torch.__version__)]
+    if mutations:
+        meta.append(("mutations", json.dumps([[t, r.name if isinstance(r, ir.Ref) else r] for t, r in mutations])))
+    modules = tuple(ir.ModuleInfo(p, _qualname(type(m))) for p, m in module.named_modules()) if module else ()
+    program = ir.Program(tuple(inputs), tuple(nodes), outputs, spec_to_json(ep.call_spec.in_spec, consts, sig),
+                         spec_to_json(ep.call_spec.out_spec), modules, tuple(meta))
+    return program, weights
+
+
+def _valid_weight_name(target: str) -> str:
+    # Lifted constants can have names like "lifted_tensor_0" or "_tensor_constant0": keep as they are.
+    return target
+
+
+def _target_name(t) -> str:
+    if isinstance(t, torch._ops.OpOverload):
+        return f"{t.namespace}.{t._schema.name.split('::')[-1]}.{t._overloadname}"
+    mod = getattr(t, "__module__", "") or ""
+    name = getattr(t, "__name__", str(t))
+    if mod in ("_operator", "operator"):
+        return f"operator.{name}.default"
+    if mod.startswith("torch") and name in ("sym_sum", "sym_max", "sym_min", "sym_not", "sym_float", "sym_int", "sym_ite"):
+        return f"torch.{name}.default"
+    return f"{mod}.{name}"
+
+
+def _bind_args(n, consts) -> tuple:
+    t = n.target
+    if isinstance(t, torch._ops.OpOverload):
+        schema = t._schema
+        out = []
+        pos = list(n.args)
+        for i, a in enumerate(schema.arguments):
+            if i < len(pos) and not a.kwarg_only:
+                v = pos[i]
+            elif a.name in n.kwargs:
+                v = n.kwargs[a.name]
+            elif a.has_default_value():
+                v = a.default_value
+            else:
+                v = None
+            out.append((a.name, _arg(v, consts)))
+        return tuple(out)
+    names = ["a", "b", "c", "d"]
+    return tuple((names[i] if i < 4 else f"arg{i}", _arg(v, consts)) for i, v in enumerate(n.args)) + \
+        tuple((k, _arg(v, consts)) for k, v in n.kwargs.items())
+
+
+def _arg(v, consts) -> Any:
+    if isinstance(v, torch.fx.Node):
+        if v.name in consts:
+            return consts[v.name]
+        return ir.Ref(v.name)
+    if isinstance(v, (list, tuple)):
+        return tuple(_arg(x, consts) for x in v)
+    if isinstance(v, torch.dtype):
+        return ir.DType(str(v).replace("torch.", ""))
+    if isinstance(v, (torch.device, torch.layout, torch.memory_format)):
+        return str(v)
+    if isinstance(v, torch.Tensor):
+        if v.numel() == 1:
+            return v.item()
+        raise CaptureError(f"a tensor constant of shape {tuple(v.shape)} appears inline in the graph")
+    if isinstance(v, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return str(v)
+    return v
+
+
+def _vtype(val) -> ir.ValueType:
+    if isinstance(val, torch.Tensor):
+        return ir.TensorType(tuple(int(d) if isinstance(d, int) or str(d).isdigit() else str(d) for d in val.shape),
+                             str(val.dtype).replace("torch.", ""))
+    if isinstance(val, (list, tuple)):
+        return ir.TupleType(tuple(_vtype(v) for v in val))
+    if isinstance(val, (torch.SymInt, int)) and not isinstance(val, bool):
+        return ir.ScalarType("int")
+    if isinstance(val, (torch.SymFloat, float)):
+        return ir.ScalarType("float")
+    if isinstance(val, (torch.SymBool, bool)):
+        return ir.ScalarType("bool")
+    return None
+
+
+def _frames(n) -> tuple:
+    stack = n.meta.get("nn_module_stack") or {}
+    frames = []
+    for key, (path, typ) in stack.items():
+        if path == "":
+            continue
+        frames.append(ir.ModuleFrame(key, path, typ if isinstance(typ, str) else _qualname(typ)))
+    return tuple(frames)
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in ([^\n]+)\n\s*([^\n]*)')
+
+
+def _source(stack_trace: str | None) -> ir.SourceLoc | None:
+    if not stack_trace:
+        return None
+    frames = _FRAME.findall(stack_trace)
+    if not frames:
+        return None
+    user = [f for f in frames if not _is_library_file(f[0])]
+    f = (user or frames)[-1]
+    return ir.SourceLoc(f[0], int(f[1]), f[2].strip(), f[3].strip())
+
+
+def _src_suffix(n) -> str:
+    s = _source(n.meta.get("stack_trace"))
+    return f" (at {s}: {s.code})" if s else ""
+
+
+def _qualname(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# --------------------------------------------------------------------------------------------------
+# pytree specs as JSON
+# --------------------------------------------------------------------------------------------------
+def spec_to_json(spec, consts: dict | None = None, sig=None) -> Any:
+    """TreeSpec -> JSON. Leaves are {"kind": "leaf"}; containers keep their keys (ModelOutput -> dict)."""
+    if spec.is_leaf():
+        return {"kind": "leaf"}
+    t = spec.type
+    children = [spec_to_json(c) for c in spec.children_specs]
+    if t is tuple or t is list:
+        return {"kind": t.__name__, "children": children}
+    if t is dict:
+        return {"kind": "dict", "keys": list(spec.context), "children": children}
+    if t is type(None):
+        return {"kind": "none"}
+    if isinstance(t, type) and issubclass(t, tuple) and hasattr(t, "_fields"):
+        return {"kind": "tuple", "children": children, "type": _qualname(t)}
+    ctx = spec.context
+    keys = None
+    if isinstance(ctx, (list, tuple)) and all(isinstance(k, str) for k in ctx):
+        keys = list(ctx)
+    elif isinstance(ctx, str):
+        try:
+            parsed = json.loads(ctx)
+            if isinstance(parsed, list) and all(isinstance(k, str) for k in parsed):
+                keys = parsed
+        except ValueError:
+            pass
+    if keys is not None and len(keys) == len(children):
+        return {"kind": "dict", "keys": keys, "children": children, "type": _qualname(t)}
+    return {"kind": "tuple", "children": children, "type": _qualname(t)}

@@ -1,0 +1,238 @@
+"""fx2mlx's own intermediate representation.
+
+Everything after capture works on these frozen dataclasses; nothing past `capture.py` touches
+`torch.fx.Node`. The IR is flat (one graph in execution order, as torch.export produced it) and every
+node remembers the module call it came from, so the emitter can rebuild the module tree.
+
+Arguments are bound by the ATen schema's argument names (`node.arg("weight")`), never by position.
+A program round-trips through JSON (`Program.to_json()` / `Program.from_json()`), which is how
+`ir.json` in a compiled output is written and how C++ can be re-rendered without torch.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Union
+
+IR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a value: a graph input or the output of a node."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class DType:
+    """A torch dtype used as an argument (e.g. `dtype=torch.float16`), by its short name."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """Shape and dtype of a tensor value. Symbolic dimensions are strings (e.g. "s0")."""
+
+    shape: tuple[Union[int, str], ...]
+    dtype: str
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def is_static(self) -> bool:
+        return all(isinstance(d, int) for d in self.shape)
+
+
+@dataclass(frozen=True)
+class ScalarType:
+    """A Python scalar value (SymInt from shape arithmetic, or a constant)."""
+
+    kind: str  # "int" | "float" | "bool"
+
+
+@dataclass(frozen=True)
+class TupleType:
+    """Several values returned by one op (e.g. lstm, max.dim)."""
+
+    items: tuple[Union[TensorType, ScalarType, None], ...]
+
+
+ValueType = Union[TensorType, ScalarType, TupleType, None]
+# An argument: a Ref, a Python constant, a DType, or a (nested) tuple of those.
+Arg = Any
+
+
+@dataclass(frozen=True)
+class ModuleFrame:
+    """One level of the module-call stack a node was traced under."""
+
+    key: str  # unique per call (torch's nn_module_stack key; "@1" suffixes mark repeated calls)
+    path: str  # module path (state_dict prefix), "" for the root
+    type: str  # qualified class name, e.g. "torch.nn.modules.linear.Linear"
+
+    @property
+    def type_name(self) -> str:
+        return self.type.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class SourceLoc:
+    """The user-facing source line an op came from (innermost frame outside torch itself)."""
+
+    file: str
+    line: int
+    function: str = ""
+    code: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" + (f" in {self.function}" if self.function else "")
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    target: str  # "aten.add.Tensor", "operator.getitem", "fx2mlx.snake1d", ...
+    args: tuple[tuple[str, Arg], ...]  # (schema argument name, value), all arguments, defaults filled
+    type: ValueType
+    stack: tuple[ModuleFrame, ...] = ()
+    source: SourceLoc | None = None
+
+    def arg(self, name: str, default: Any = ...) -> Arg:
+        for k, v in self.args:
+            if k == name:
+                return v
+        if default is ...:
+            raise KeyError(f"{self.target} has no argument {name!r}")
+        return default
+
+    @property
+    def kwargs(self) -> dict[str, Arg]:
+        return dict(self.args)
+
+    @property
+    def module_path(self) -> str:
+        return self.stack[-1].path if self.stack else ""
+
+    def refs(self) -> Iterator[Ref]:
+        yield from iter_refs([v for _, v in self.args])
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    kind: str  # "user" | "parameter" | "buffer" | "constant"
+    type: ValueType
+    target: str | None = None  # state_dict key (or constant name) for non-user inputs
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    path: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Program:
+    inputs: tuple[Input, ...]
+    nodes: tuple[Node, ...]
+    outputs: tuple[Arg, ...]  # flat user outputs
+    in_spec: Any  # JSON pytree spec of the user inputs (see capture.spec_to_json)
+    out_spec: Any  # JSON pytree spec of the outputs
+    modules: tuple[ModuleInfo, ...] = ()  # every submodule of the source model, in named_modules order
+    meta: tuple[tuple[str, str], ...] = ()  # source, versions
+
+    # -- helpers -------------------------------------------------------------------------------
+    @property
+    def user_inputs(self) -> list[Input]:
+        return [i for i in self.inputs if i.kind == "user"]
+
+    @property
+    def weight_inputs(self) -> list[Input]:
+        return [i for i in self.inputs if i.kind != "user"]
+
+    def node_map(self) -> dict[str, Node]:
+        return {n.name: n for n in self.nodes}
+
+    def type_of(self, name: str) -> ValueType:
+        for i in self.inputs:
+            if i.name == name:
+                return i.type
+        for n in self.nodes:
+            if n.name == name:
+                return n.type
+        raise KeyError(name)
+
+    def replace_nodes(self, nodes: tuple[Node, ...], outputs: tuple[Arg, ...] | None = None) -> "Program":
+        from dataclasses import replace
+
+        return replace(self, nodes=tuple(nodes), outputs=self.outputs if outputs is None else tuple(outputs))
+
+    # -- JSON ----------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(_enc(self), indent=1)
+
+    @staticmethod
+    def from_json(text: str) -> "Program":
+        return _dec(json.loads(text))
+
+
+def iter_refs(value: Arg) -> Iterator[Ref]:
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from iter_refs(v)
+
+
+def map_refs(value: Arg, fn) -> Arg:
+    if isinstance(value, Ref):
+        return fn(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(map_refs(v, fn) for v in value)
+    return value
+
+
+# -- JSON encoding: dataclasses become {"_": ClassName, ...fields}; tuples become lists ----------
+_CLASSES = {c.__name__: c for c in (Ref, DType, TensorType, ScalarType, TupleType, ModuleFrame,
+                                    SourceLoc, Node, Input, ModuleInfo, Program)}
+
+
+def _enc(v: Any) -> Any:
+    if type(v).__name__ in _CLASSES and hasattr(v, "__dataclass_fields__"):
+        d = {"_": type(v).__name__}
+        for k in v.__dataclass_fields__:
+            raw = isinstance(v, Program) and k in ("in_spec", "out_spec")  # specs are plain JSON
+            d[k] = getattr(v, k) if raw else _enc(getattr(v, k))
+        return d
+    if isinstance(v, (tuple, list)):
+        return [_enc(x) for x in v]
+    if isinstance(v, dict):
+        return {"_dict": [[k, _enc(x)] for k, x in v.items()]}
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return {"_float": repr(v)}
+    return v
+
+
+def _dec(v: Any) -> Any:
+    if isinstance(v, dict):
+        if "_float" in v:
+            return float(v["_float"])
+        if "_dict" in v:
+            return {k: _dec(x) for k, x in v["_dict"]}
+        cls = _CLASSES[v["_"]]
+        kwargs = {k: _dec(x) for k, x in v.items() if k != "_"}
+        if cls is Node:
+            kwargs["args"] = tuple((k, x) for k, x in kwargs["args"])
+        if cls in (Program,) and "meta" in kwargs:
+            kwargs["meta"] = tuple(tuple(m) for m in kwargs["meta"])
+        if cls is Program:
+            kwargs["in_spec"] = v["in_spec"]  # specs stay plain JSON
+            kwargs["out_spec"] = v["out_spec"]
+        return cls(**kwargs)
+    if isinstance(v, list):
+        return tuple(_dec(x) for x in v)
+    return v

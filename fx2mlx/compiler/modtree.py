@@ -1,0 +1,164 @@
+"""Rebuild the module tree from the flat IR: which nodes ran inside which module call, what each call
+takes and returns, which parameters it owns. Calls of the same module type whose code is the same
+share one class (decided by the emitter)."""
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+from . import ir
+
+
+@dataclass(eq=False)
+class Call:
+    """One call of one module: the nodes it ran (and nested calls), in execution order."""
+
+    key: str
+    path: str
+    type: str
+    parent: "Call | None" = None
+    items: list = field(default_factory=list)  # ir.Node | Call
+    inputs: list[str] = field(default_factory=list)  # value names coming from outside
+    outputs: list[str] = field(default_factory=list)  # value names used outside
+
+    @property
+    def type_name(self) -> str:
+        return self.type.rsplit(".", 1)[-1]
+
+    def walk(self):
+        for it in self.items:
+            if isinstance(it, Call):
+                yield it
+                yield from it.walk()
+
+    def nodes(self):
+        for it in self.items:
+            if isinstance(it, Call):
+                yield from it.nodes()
+            else:
+                yield it
+
+
+def owns(path: str, target: str) -> bool:
+    return path == "" or target.startswith(path + ".")
+
+
+def build_calls(program: ir.Program, root_type: str) -> Call:
+    root = Call("", "", root_type)
+    stack = [root]
+    closed: set[str] = set()
+    broken: set[int] = set()
+    for n in program.nodes:
+        frames = list(n.stack)
+        k = 0
+        while k < len(frames) and k + 1 < len(stack) and stack[k + 1].key == frames[k].key:
+            k += 1
+        while len(stack) > k + 1:
+            closed.add(stack.pop().key)
+        for f in frames[k:]:
+            c = Call(f.key, f.path, f.type, stack[-1])
+            if f.key in closed:  # the same call resumed after another one: keep its nodes in the parent
+                broken.add(id(c))
+                for other in root.walk():
+                    if other.key == f.key:
+                        broken.add(id(other))
+            stack[-1].items.append(c)
+            stack.append(c)
+        stack[-1].items.append(n)
+    _inline(root, broken)
+    _compute_interfaces(root, program)
+    return root
+
+
+def _inline(call: Call, broken: set[int]) -> None:
+    items = []
+    for it in call.items:
+        if isinstance(it, Call):
+            _inline(it, broken)
+            if id(it) in broken:
+                for sub in it.items:
+                    if isinstance(sub, Call):
+                        sub.parent = call
+                    items.append(sub)
+                continue
+        items.append(it)
+    call.items = items
+
+
+def _compute_interfaces(root: Call, program: ir.Program) -> None:
+    chain: dict[str, list[Call]] = {}  # value -> enclosing calls, outermost first (root excluded)
+
+    def visit(c: Call, path: list[Call]):
+        for it in c.items:
+            if isinstance(it, Call):
+                visit(it, path + [it])
+            else:
+                chain[it.name] = path
+
+    visit(root, [])
+    weights = {i.name: i.target for i in program.weight_inputs}
+    seen_in: dict[int, set] = {}
+    seen_out: dict[int, set] = {}
+
+    def add(lst_owner: Call, attr: str, name: str, seen: dict):
+        s = seen.setdefault(id(lst_owner), set())
+        if name not in s:
+            s.add(name)
+            getattr(lst_owner, attr).append(name)
+
+    def use(value: str, user_chain: list[Call]):
+        def_chain = chain.get(value, [])
+        k = 0
+        while k < len(def_chain) and k < len(user_chain) and def_chain[k] is user_chain[k]:
+            k += 1
+        for c in def_chain[k:]:
+            add(c, "outputs", value, seen_out)
+        for c in user_chain[k:]:
+            if value in weights and owns(c.path, weights[value]):
+                continue
+            add(c, "inputs", value, seen_in)
+
+    for n in program.nodes:
+        for r in n.refs():
+            use(r.name, chain[n.name])
+    for o in program.outputs:
+        for r in ir.iter_refs(o):
+            use(r.name, [])
+    # outputs in definition order
+    order = {n.name: i for i, n in enumerate(program.nodes)}
+    for c in root.walk():
+        c.outputs.sort(key=lambda v: order.get(v, -1))
+
+
+# -- attribute paths as code ---------------------------------------------------------------------
+_NN_MODULE_ATTRS: set[str] | None = None
+
+
+def _reserved() -> set[str]:
+    global _NN_MODULE_ATTRS
+    if _NN_MODULE_ATTRS is None:
+        import mlx.nn as nn
+
+        _NN_MODULE_ATTRS = set(dir(nn.Module))
+    return _NN_MODULE_ATTRS
+
+
+def attr_code(base: str, rel: str, list_paths: set[str], prefix: str = "") -> str:
+    """`self` + relative dotted path -> code (`self.layer[0].attention.self.query.weight`)."""
+    code = base
+    cur = prefix
+    for part in rel.split(".") if rel else []:
+        if cur in list_paths and part.isdigit():
+            code += f"[{part}]"
+        elif part.isidentifier() and not keyword.iskeyword(part) and part not in _reserved():
+            code += f".{part}"
+        else:
+            code += f"[{part!r}]"
+        cur = f"{cur}.{part}" if cur else part
+    return code
+
+
+def base_name(value: str) -> str:
+    """`linear_12` -> `linear` (local names are renumbered per class)."""
+    return re.sub(r"_\d+$", "", value) or "v"

@@ -1,0 +1,157 @@
+"""IR -> IR passes that run before lowering: identity removal, dead-code elimination, and pattern
+recognition (snake1d). Each pass is a function Program -> Program; `run_default_passes` runs them."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import networkx as nx
+
+from . import ir
+
+# Ops that return their input unchanged in inference (dropout becomes clone in eval).
+IDENTITY_OPS = {"aten.clone.default", "aten.alias.default", "aten.contiguous.default",
+                "aten.lift_fresh_copy.default", "aten.detach.default"}
+
+
+def dataflow_graph(program: ir.Program) -> nx.DiGraph:
+    """Values as a networkx DiGraph: an edge a -> b when node b uses value a."""
+    g = nx.DiGraph()
+    for i in program.inputs:
+        g.add_node(i.name)
+    for n in program.nodes:
+        g.add_node(n.name)
+        for r in n.refs():
+            g.add_edge(r.name, n.name)
+    return g
+
+
+def _substitute(program: ir.Program, mapping: dict[str, str]) -> ir.Program:
+    def sub(r: ir.Ref) -> ir.Ref:
+        while r.name in mapping:
+            r = ir.Ref(mapping[r.name])
+        return r
+
+    nodes = tuple(replace(n, args=tuple((k, ir.map_refs(v, sub)) for k, v in n.args)) for n in program.nodes)
+    outputs = tuple(ir.map_refs(o, sub) for o in program.outputs)
+    return program.replace_nodes(nodes, outputs)
+
+
+def remove_identities(program: ir.Program) -> ir.Program:
+    """Drop clone/alias/... nodes (their users read the input directly)."""
+    mapping = {}
+    types = {i.name: i.type for i in program.inputs}
+    types.update({n.name: n.type for n in program.nodes})
+    for n in program.nodes:
+        if n.target in IDENTITY_OPS:
+            src = n.arg("self")
+            if isinstance(src, ir.Ref) and n.arg("memory_format", None) in (None, "torch.preserve_format", "torch.contiguous_format"):
+                mapping[n.name] = src.name
+        elif n.target == "aten._to_copy.default":
+            src = n.arg("self")
+            dt = n.arg("dtype", None)
+            st = types.get(src.name) if isinstance(src, ir.Ref) else None
+            if isinstance(st, ir.TensorType) and (dt is None or dt.name == st.dtype):
+                mapping[n.name] = src.name
+    if not mapping:
+        return program
+    p = _substitute(program, mapping)
+    return p.replace_nodes(tuple(n for n in p.nodes if n.name not in mapping))
+
+
+def eliminate_dead_code(program: ir.Program) -> ir.Program:
+    """Remove nodes whose values reach no output (nor a buffer mutation)."""
+    g = dataflow_graph(program)
+    live = set()
+    roots = [r.name for o in program.outputs for r in ir.iter_refs(o)]
+    roots += [name for _, name in _mutation_refs(program)]
+    for r in roots:
+        live.add(r)
+        live |= nx.ancestors(g, r)
+    return program.replace_nodes(tuple(n for n in program.nodes if n.name in live))
+
+
+def _mutation_refs(program: ir.Program):
+    import json
+
+    meta = dict(program.meta)
+    return [tuple(x) for x in json.loads(meta.get("mutations", "[]"))]
+
+
+# --------------------------------------------------------------------------------------------------
+# snake1d: x + 1/(alpha [+ eps]) * sin(alpha * x) ** 2  ->  fx2mlx.snake1d.default(x, alpha, eps)
+# --------------------------------------------------------------------------------------------------
+def _scalar_of(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def recognize_snake(program: ir.Program) -> ir.Program:
+    nodes = program.node_map()
+    users: dict[str, int] = {}
+    for n in program.nodes:
+        for r in n.refs():
+            users[r.name] = users.get(r.name, 0) + 1
+
+    def node(v):
+        return nodes.get(v.name) if isinstance(v, ir.Ref) else None
+
+    def reciprocal_of(v):
+        """alpha (and eps) from reciprocal(alpha [+ eps]) or 1 / (alpha [+ eps])."""
+        n = node(v)
+        if n is None:
+            return None
+        if n.target == "aten.reciprocal.default":
+            inner = n.arg("self")
+        elif n.target in ("aten.div.Tensor", "aten.div.Scalar") and _scalar_of(n.arg("self")) == 1:
+            inner = n.arg("other")
+        else:
+            return None
+        m = node(inner)
+        if m is not None and m.target in ("aten.add.Tensor", "aten.add.Scalar") and _scalar_of(m.arg("other")) is not None \
+                and m.arg("alpha") == 1:
+            return m.arg("self"), float(m.arg("other")), [n.name, m.name]
+        return inner, 0.0, [n.name]
+
+    replaced: dict[str, ir.Node] = {}
+    removed: set[str] = set()
+    for n in program.nodes:
+        if n.target != "aten.add.Tensor" or n.arg("alpha") != 1:
+            continue
+        x, prod = n.arg("self"), node(n.arg("other"))
+        if prod is None or prod.target != "aten.mul.Tensor":
+            continue
+        for recip_v, pow_v in ((prod.arg("self"), prod.arg("other")), (prod.arg("other"), prod.arg("self"))):
+            r = reciprocal_of(recip_v)
+            p = node(pow_v)
+            if r is None or p is None:
+                continue
+            alpha, eps, r_nodes = r
+            if p.target == "aten.pow.Tensor_Scalar" and p.arg("exponent") == 2:
+                s = node(p.arg("self"))
+            elif p.target == "aten.mul.Tensor" and p.arg("self") == p.arg("other"):
+                s = node(p.arg("self"))
+            else:
+                continue
+            if s is None or s.target != "aten.sin.default":
+                continue
+            ax = node(s.arg("self"))
+            if ax is None or ax.target != "aten.mul.Tensor" or {ax.arg("self"), ax.arg("other")} != {alpha, x}:
+                continue
+            inner = [prod.name, p.name, s.name, ax.name] + r_nodes
+            if any(users.get(k, 0) != 1 for k in inner):
+                continue
+            replaced[n.name] = replace(n, target="fx2mlx.snake1d.default",
+                                       args=(("x", x), ("alpha", alpha), ("eps", eps)))
+            removed.update(inner)
+            break
+    if not replaced:
+        return program
+    return program.replace_nodes(tuple(replaced.get(n.name, n) for n in program.nodes if n.name not in removed))
+
+
+DEFAULT_PASSES = (remove_identities, recognize_snake, eliminate_dead_code)
+
+
+def run_default_passes(program: ir.Program) -> ir.Program:
+    for p in DEFAULT_PASSES:
+        program = p(program)
+    return program

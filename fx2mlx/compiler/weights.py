@@ -1,0 +1,45 @@
+"""Weights: PyTorch tensors -> `weights.safetensors` in MLX layout, keyed by state_dict names."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import dtypes, layouts
+from .lowering import Lowered
+
+
+def to_numpy(t) -> np.ndarray:
+    """A torch tensor (any dtype, including bfloat16) as numpy; bfloat16 goes through float32."""
+    import torch
+
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return t.contiguous().numpy()
+
+
+def mlx_weights(lowered: Lowered, weights: dict, dtype: str | None = None) -> dict:
+    """Captured weights (by target) -> dict of mx.arrays in MLX layout, cast to `dtype` if given."""
+    import mlx.core as mx
+
+    out = {}
+    for i in lowered.program.weight_inputs:
+        t = weights[i.target]
+        src_dtype = str(t.dtype).replace("torch.", "")
+        a = to_numpy(t)
+        if i.name in lowered.weight_layouts:
+            role, args = lowered.weight_layouts[i.name]
+            a = eval(layouts.render(role, "w", "np", args), {"np": np, "w": a})
+        arr = mx.array(np.ascontiguousarray(a))
+        target_dt = dtype if (dtype and dtypes.is_float(src_dtype)) else src_dtype
+        if str(arr.dtype).replace("mlx.core.", "").replace("bool_", "bool") != target_dt:
+            arr = arr.astype(getattr(mx, dtypes.MX[target_dt]))
+        out[i.target] = arr
+    return out
+
+
+def save(path: Path, arrays: dict, metadata: dict | None = None) -> None:
+    import mlx.core as mx
+
+    mx.save_safetensors(str(path), arrays, metadata=metadata or {})
