@@ -401,7 +401,7 @@ def spec_to_json(spec, consts: dict | None = None, sig=None) -> Any:
     if spec.is_leaf():
         return {"kind": "leaf"}
     t = spec.type
-    children = [spec_to_json(c) for c in spec.children_specs]
+    children = [spec_to_json(c) for c in spec.children()]
     if t is tuple or t is list:
         return {"kind": t.__name__, "children": children}
     if t is dict:

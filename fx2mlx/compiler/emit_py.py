@@ -84,6 +84,10 @@ class PyEmitter:
         self.weights = weight_shapes(lowered, dtype)
         self.by_input = {i.name: i for i in self.program.inputs}
         self.users = self._users()
+        import builtins
+
+        self.reserved = ({"self", "mx", "nn", "math", "json", "Path", "tree_flatten", "load", "INPUTS"}
+                         | set(dir(builtins)) | runtime_names(lowered.runtime_modules))
 
     # -- the module tree ----------------------------------------------------------------------------
     def _tree(self, calls: Call) -> ModNode:
@@ -127,7 +131,7 @@ class PyEmitter:
 
     def render_body(self, call: Call, is_root: bool) -> tuple:
         names: dict[str, str] = {}
-        used: set[str] = {"self", "mx", "nn", "math"}
+        used: set[str] = set(self.reserved)
 
         def fresh(base: str) -> str:
             base = re.sub(r"\W", "_", base)
@@ -336,7 +340,8 @@ class PyEmitter:
     # -- the file -----------------------------------------------------------------------------------
     def render(self) -> str:
         built = self.build()
-        runtime = [vendor_runtime(m) for m in self.lowered.runtime_modules]
+        code = "\n".join(line for c in built["classes"] if c.body for line in c.body[1] + (c.body[2],))
+        runtime = [v for v in (vendor_runtime(m, code) for m in self.lowered.runtime_modules) if v]
         ins = [{"name": i.name, "shape": list(i.type.shape), "dtype": i.type.dtype} for i in self.program.user_inputs]
         return template_env().get_template("model.py.j2").render(
             source=self.source, classes=built["classes"], root=built["root"], root_ctor=built["root_ctor"],
@@ -358,20 +363,47 @@ def _kwargs(d: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in d.items())
 
 
-_IMPORT = re.compile(r"^(import |from )")
+def _runtime_defs(name: str) -> tuple[str, list[tuple[str, str, set]]]:
+    """A runtime module's docstring and its top-level definitions: (name, source, names it uses)."""
+    import ast
 
-
-def vendor_runtime(name: str) -> dict:
-    """A runtime module's source without its import lines (model.py imports mlx itself)."""
     text = (RUNTIME / f"{name}.py").read_text()
+    tree = ast.parse(text)
     lines = text.splitlines()
-    body = [ln for ln in lines if not _IMPORT.match(ln)]
-    # drop the module docstring
-    src = "\n".join(body).strip("\n")
-    if src.startswith('"""'):
-        end = src.index('"""', 3) + 3
-        doc = src[3:end - 3].strip().splitlines()[0]
-        src = src[end:].strip("\n")
-    else:
-        doc = ""
+    defs = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Assign)):
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            src = "\n".join(lines[start - 1: node.end_lineno])
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            if isinstance(node, ast.Assign):
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        defs.append((t.id, src, names - {t.id}))
+            else:
+                defs.append((node.name, src, names))
+    doc = (ast.get_docstring(tree) or "").strip().splitlines()
+    return (doc[0] if doc else ""), defs
+
+
+def runtime_names(modules: list[str]) -> set[str]:
+    return {d[0] for m in modules for d in _runtime_defs(m)[1]}
+
+
+def vendor_runtime(name: str, code: str) -> dict | None:
+    """The definitions of runtime module `name` that `code` uses (and what they use), in file order."""
+    doc, defs = _runtime_defs(name)
+    by_name = {d[0]: d for d in defs}
+    words = set(re.findall(r"[A-Za-z_]\w*", code))
+    need = set()
+    todo = [w for w in words if w in by_name]
+    while todo:
+        n = todo.pop()
+        if n in need:
+            continue
+        need.add(n)
+        todo.extend(x for x in by_name[n][2] if x in by_name)
+    if not need:
+        return None
+    src = "\n\n\n".join(d[1] for d in defs if d[0] in need)
     return {"name": name, "doc": doc, "source": src}

@@ -26,7 +26,9 @@ def transform(name: str):
 
 @transform("conv")
 def _conv(w: str, xp: str, args: dict) -> str:
-    """(O, I/g, *K) -> (O, *K, I/g): channels last."""
+    """(O, I/g, *K) -> (O, *K, I/g): channels last; transposed convolutions take conv_transpose."""
+    if args.get("transposed"):
+        return _conv_transpose(w, xp, args)
     return f"{xp}.moveaxis({w}, 1, -1)"
 
 

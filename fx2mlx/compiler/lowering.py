@@ -191,7 +191,7 @@ def _weight_layouts(program: ir.Program, nodes: dict[str, LoweredNode]) -> dict[
             for r in ir.iter_refs(v):
                 if r.name in weight_inputs:
                     role = wroles.get(k) if isinstance(v, ir.Ref) else None
-                    key = (role, tuple(sorted((a, b) for a, b in ln.node.args if a == "groups")))
+                    key = (role, tuple(sorted((a, b) for a, b in ln.node.args if a in ("groups", "transposed"))))
                     roles[r.name].add(key)
                     if role:
                         args_of[r.name] = ln.node.kwargs
@@ -200,7 +200,8 @@ def _weight_layouts(program: ir.Program, nodes: dict[str, LoweredNode]) -> dict[
         if len(rs) == 1:
             role, _ = next(iter(rs))
             if role:
-                out[name] = (role, {"groups": args_of[name].get("groups", 1)})
+                out[name] = (role, {"groups": args_of[name].get("groups", 1),
+                                    "transposed": bool(args_of[name].get("transposed", False))})
     return out
 
 

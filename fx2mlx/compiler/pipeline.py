@@ -82,7 +82,7 @@ def _save_inputs(path: Path, captured: Captured) -> None:
     import mlx.core as mx
     import numpy as np
 
-    arrays = {f"input_{i}": mx.array(np.ascontiguousarray(to_numpy(t))) for i, t in enumerate(captured.example_inputs)}
+    arrays = {f"input_{i}": mx.array(np.array(to_numpy(t), copy=True, order="C")) for i, t in enumerate(captured.example_inputs)}
     if arrays:
         mx.save_safetensors(str(path), arrays)
 

@@ -31,7 +31,7 @@ def mlx_weights(lowered: Lowered, weights: dict, dtype: str | None = None) -> di
         if i.name in lowered.weight_layouts:
             role, args = lowered.weight_layouts[i.name]
             a = eval(layouts.render(role, "w", "np", args), {"np": np, "w": a})
-        arr = mx.array(np.ascontiguousarray(a))
+        arr = mx.array(np.array(a, copy=True, order="C"))  # (ascontiguousarray makes 0-d arrays 1-d)
         target_dt = dtype if (dtype and dtypes.is_float(src_dtype)) else src_dtype
         if str(arr.dtype).replace("mlx.core.", "").replace("bool_", "bool") != target_dt:
             arr = arr.astype(getattr(mx, dtypes.MX[target_dt]))

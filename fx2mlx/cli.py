@@ -1,0 +1,154 @@
+"""The `fx2mlx` command line (alias `pytorch-to-mlx`).
+
+Every fx2mlx error is printed as a message (no traceback) with a non-zero exit code; `--debug` shows
+the traceback.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from .compiler.errors import Fx2MlxError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Compile PyTorch models into standalone MLX code, checked layer by layer against PyTorch.")
+console = Console(stderr=True)
+_DEBUG = os.environ.get("FX2MLX_DEBUG") == "1"
+
+SOURCE_HELP = ("A Hugging Face model directory (config.json + safetensors), a factory 'path/to/file.py:function' "
+               "or 'package.module:function' returning (module, args[, kwargs]).")
+
+
+def _capture(source: str, inputs: Optional[Path], progress):
+    from .compiler.capture import capture, load_source
+
+    task = progress.add_task(f"loading {source}", total=None)
+    src = load_source(source, str(inputs) if inputs else None)
+    progress.update(task, description="torch.export")
+    captured = capture(src.module, src.args, src.kwargs, description=src.description)
+    progress.remove_task(task)
+    return captured
+
+
+def _progress():
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                    transient=True, disable=not console.is_terminal)
+
+
+@app.command("compile")
+def compile_cmd(
+    source: str = typer.Argument(..., help=SOURCE_HELP),
+    out: Path = typer.Option(..., "-o", "--out", help="Output directory (must be empty unless --force)."),
+    dtype: str = typer.Option("float32", help="Weight and compute dtype: float32, float16 or bfloat16."),
+    inputs: Optional[Path] = typer.Option(None, help="safetensors file of example inputs (input_0.. or names)."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty output directory."),
+    check: bool = typer.Option(False, "--check", help="Run the golden harness after compiling."),
+):
+    """Compile SOURCE into OUT/model.py + OUT/weights.safetensors (+ ir.json, manifest.json)."""
+    from .compiler.pipeline import check_out_dir, compile_captured
+
+    check_out_dir(out, force)  # fail before the (slow) capture
+    with _progress() as progress:
+        captured = _capture(source, inputs, progress)
+        task = progress.add_task("compiling", total=None)
+        compile_captured(captured, out, dtype=dtype, force=force,
+                         step=lambda s: progress.update(task, description=s))
+    console.print(f"[green]compiled[/green] {source} -> {out}/model.py")
+    if check:
+        run_check(out, captured=captured)
+
+
+def run_check(out: Path, **kwargs) -> None:
+    """Hook for the golden harness (fx2mlx.golden)."""
+    try:
+        from .golden.cli import check_output
+    except ImportError:
+        raise Fx2MlxError("the golden harness is not available in this installation") from None
+    check_output(out, **kwargs)
+
+
+@app.command("ir")
+def ir_cmd(
+    source: str = typer.Argument(..., help=SOURCE_HELP + " Or a compiled output directory (reads its ir.json)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the IR as JSON."),
+    inputs: Optional[Path] = typer.Option(None, help="safetensors file of example inputs."),
+    raw: bool = typer.Option(False, "--raw", help="Before fx2mlx's passes (as torch.export gave it)."),
+):
+    """Print the IR of SOURCE as a tree grouped by module path (or as JSON)."""
+    from .compiler import ir as irmod
+    from .compiler.irprint import print_tree
+
+    p = Path(source)
+    if p.is_dir() and (p / "ir.json").is_file():
+        program = irmod.Program.from_json((p / "ir.json").read_text())
+    else:
+        with _progress() as progress:
+            program = _capture(source, inputs, progress).program
+        if not raw:
+            from .compiler.passes import run_default_passes
+
+            program = run_default_passes(program)
+    if json_out:
+        sys.stdout.write(program.to_json() + "\n")
+    else:
+        print_tree(program, Console())
+
+
+def _register_extensions() -> None:
+    """Commands contributed by other parts of fx2mlx (golden harness, op coverage, C++, LLM)."""
+    import importlib
+
+    for mod in ("fx2mlx.golden.cli", "fx2mlx.coverage", "fx2mlx.cpp.cli", "fx2mlx.llm.cli"):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name and mod.startswith(e.name):
+                continue  # that part is not installed
+            raise
+        m.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_extensions()
+    try:
+        app(args=argv, standalone_mode=False)
+    except Fx2MlxError as e:
+        if _DEBUG:
+            raise
+        console.print("[red]error:[/red] " + _escape(str(e)), highlight=False)
+        return e.exit_code
+    except typer.Exit as e:
+        return e.exit_code
+    except SystemExit as e:
+        return int(e.code or 0)
+    except Exception as e:  # click usage errors etc.
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+def _escape(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(s)
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
