@@ -36,6 +36,7 @@ class Captured:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     description: str = ""
+    exported: object = None  # the torch.export ExportedProgram (after decomposition); node names = IR names
 
 
 # --------------------------------------------------------------------------------------------------
@@ -218,7 +219,7 @@ def capture(module: torch.nn.Module, args: tuple, kwargs: dict | None = None, *,
     program, weights = to_ir(ep, module, description)
     flat, _ = torch.utils._pytree.tree_flatten((tuple(args), dict(kwargs)))
     example = [t for t in flat if isinstance(t, torch.Tensor)]
-    return Captured(program, weights, example, module, tuple(args), dict(kwargs), description)
+    return Captured(program, weights, example, module, tuple(args), dict(kwargs), description, ep)
 
 
 _SKIP_TARGETS = {"aten._assert_tensor_metadata.default", "aten._assert_scalar.default",
