@@ -279,12 +279,36 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
                 f"the graph uses a sub-graph ({n.target}) — a higher-order op such as torch.cond or a loop; "
                 "fx2mlx does not lower control-flow operators yet" + _src_suffix(n))
     meta = [("source", description), ("torch", torch.__version__)]
+    aliases = {}
+    if module is not None:  # tied weights: keep one stored name (one torch.export uses), alias the rest
+        used = {r.name for n in nodes for r in n.refs()} | {r.name for o in outputs for r in ir.iter_refs(o)}
+        used_targets = {i.target for i in inputs if i.kind != "user" and i.name in used}
+        aliases = _aliases(module, used_targets)
+        inputs = [i for i in inputs if i.kind == "user" or i.target not in aliases]
+        weights = {k: v for k, v in weights.items() if k not in aliases}
+    if aliases:
+        meta.append(("aliases", json.dumps(aliases)))
     if mutations:
         meta.append(("mutations", json.dumps([[t, r.name if isinstance(r, ir.Ref) else r] for t, r in mutations])))
     modules = tuple(ir.ModuleInfo(p, _qualname(type(m))) for p, m in module.named_modules()) if module else ()
     program = ir.Program(tuple(inputs), tuple(nodes), outputs, spec_to_json(ep.call_spec.in_spec, consts, sig),
                          spec_to_json(ep.call_spec.out_spec), modules, tuple(meta))
     return program, weights
+
+
+def _aliases(module: torch.nn.Module, targets: set[str]) -> dict[str, str]:
+    """Tied parameters: every other state_dict name of a captured weight -> the captured name."""
+    by_id: dict[int, list[str]] = {}
+    for name, t in list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers(remove_duplicate=False)):
+        by_id.setdefault(id(t), []).append(name)
+    out = {}
+    for names in by_id.values():
+        canon = [n for n in names if n in targets]
+        if canon:
+            for n in names:
+                if n != canon[0]:
+                    out[n] = canon[0]
+    return out
 
 
 def _valid_weight_name(target: str) -> str:

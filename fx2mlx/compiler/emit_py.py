@@ -84,6 +84,7 @@ class PyEmitter:
         self.weights = weight_shapes(lowered, dtype)
         self.by_input = {i.name: i for i in self.program.inputs}
         self.users = self._users()
+        self.weight_names = self.program.weight_names()
         import builtins
 
         self.reserved = ({"self", "mx", "nn", "math", "json", "Path", "tree_flatten", "load", "INPUTS"}
@@ -106,7 +107,9 @@ class PyEmitter:
             nodes[path] = m
             return m
 
-        for target, (shape, dt) in self.weights.items():
+        aliases = self.program.aliases
+        for target, (shape, dt) in list(self.weights.items()) + [(a, self.weights[c]) for a, c in aliases.items()
+                                                                 if c in self.weights]:
             owner, _, leaf = target.rpartition(".")
             get(owner).params[leaf] = (shape, dt)
         for c in calls.walk():
@@ -164,9 +167,11 @@ class PyEmitter:
             if v in names:
                 return names[v]
             inp = self.by_input.get(v)
-            if inp is not None and inp.kind != "user" and owns(call.path, inp.target):
-                rel = inp.target[len(call.path) + 1:] if call.path else inp.target
-                return attr_code("self", rel, self.list_paths, call.path)
+            if inp is not None and inp.kind != "user":
+                for target in self.weight_names[v]:
+                    if owns(call.path, target):
+                        rel = target[len(call.path) + 1:] if call.path else target
+                        return attr_code("self", rel, self.list_paths, call.path)
             raise KeyError(f"value {v} is not visible in {call.path or '<root>'}")
 
         lines = []
@@ -345,7 +350,7 @@ class PyEmitter:
         ins = [{"name": i.name, "shape": list(i.type.shape), "dtype": i.type.dtype} for i in self.program.user_inputs]
         return template_env().get_template("model.py.j2").render(
             source=self.source, classes=built["classes"], root=built["root"], root_ctor=built["root_ctor"],
-            runtime=runtime, inputs=repr(ins), out_spec=json.dumps(self.program.out_spec),
+            runtime=runtime, inputs=repr(ins), tied=repr(dict(sorted(self.program.aliases.items()))), out_spec=json.dumps(self.program.out_spec),
         )
 
 

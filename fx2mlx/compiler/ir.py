@@ -154,6 +154,19 @@ class Program:
     def weight_inputs(self) -> list[Input]:
         return [i for i in self.inputs if i.kind != "user"]
 
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Tied weights: alias state_dict name -> the captured (stored) name."""
+        return json.loads(dict(self.meta).get("aliases", "{}"))
+
+    def weight_names(self) -> dict[str, list[str]]:
+        """Weight input name -> every state_dict name it has (stored name first, then aliases)."""
+        al = self.aliases
+        out = {}
+        for i in self.weight_inputs:
+            out[i.name] = [i.target] + sorted(a for a, c in al.items() if c == i.target)
+        return out
+
     def node_map(self) -> dict[str, Node]:
         return {n.name: n for n in self.nodes}
 

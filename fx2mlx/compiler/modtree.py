@@ -97,7 +97,7 @@ def _compute_interfaces(root: Call, program: ir.Program) -> None:
                 chain[it.name] = path
 
     visit(root, [])
-    weights = {i.name: i.target for i in program.weight_inputs}
+    weights = program.weight_names()
     seen_in: dict[int, set] = {}
     seen_out: dict[int, set] = {}
 
@@ -115,7 +115,7 @@ def _compute_interfaces(root: Call, program: ir.Program) -> None:
         for c in def_chain[k:]:
             add(c, "outputs", value, seen_out)
         for c in user_chain[k:]:
-            if value in weights and owns(c.path, weights[value]):
+            if value in weights and any(owns(c.path, t) for t in weights[value]):
                 continue
             add(c, "inputs", value, seen_in)
 
