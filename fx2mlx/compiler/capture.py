@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -156,7 +157,9 @@ def export(module: torch.nn.Module, args: tuple, kwargs: dict, dynamic_shapes=No
     ep = None
     for strict in (False, True):
         try:
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch's own pytree deprecations
+                warnings.filterwarnings("ignore", message=".*assigned during export.*")
                 ep = torch.export.export(module, tuple(args), dict(kwargs), dynamic_shapes=dynamic_shapes, strict=strict)
             break
         except Exception as e:  # noqa: BLE001 - reported below with the user's line
@@ -167,7 +170,9 @@ def export(module: torch.nn.Module, args: tuple, kwargs: dict, dynamic_shapes=No
     for op in composite_ops_to_keep():
         table.pop(op, None)
     try:
-        ep = ep.run_decompositions(table)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            ep = ep.run_decompositions(table)
     except Exception as e:
         raise CaptureError(f"torch.export captured {type(module).__name__} but decomposing it failed: "
                            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e

@@ -175,6 +175,10 @@ class PyEmitter:
             raise KeyError(f"value {v} is not visible in {call.path or '<root>'}")
 
         lines = []
+        if is_root and self.dtype:  # a float16/bfloat16 model computes in that dtype: cast float inputs
+            for i in self.program.user_inputs:
+                if isinstance(i.type, ir.TensorType) and dtypes.is_float(i.type.dtype) and i.type.dtype != self.dtype:
+                    lines.append(f"{names[i.name]} = {names[i.name]}.astype(mx.{dtypes.MX[self.dtype]})")
         items = call.items
         skip: set[str] = set()
         for idx, it in enumerate(items):

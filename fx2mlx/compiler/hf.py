@@ -43,6 +43,8 @@ def load_hf_dir(path: Path):
             break
     if cls is None:
         cls = transformers.AutoModel
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     try:
         model = cls.from_pretrained(str(path), use_safetensors=True)
     except Exception as e:

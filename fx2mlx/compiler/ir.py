@@ -237,7 +237,8 @@ def _dec(v: Any) -> Any:
         if "_dict" in v:
             return {k: _dec(x) for k, x in v["_dict"]}
         cls = _CLASSES[v["_"]]
-        kwargs = {k: _dec(x) for k, x in v.items() if k != "_"}
+        kwargs = {k: _dec(x) for k, x in v.items()
+                  if k != "_" and not (cls is Program and k in ("in_spec", "out_spec"))}
         if cls is Node:
             kwargs["args"] = tuple((k, x) for k, x in kwargs["args"])
         if cls in (Program,) and "meta" in kwargs:

@@ -58,6 +58,31 @@ def remove_identities(program: ir.Program) -> ir.Program:
     return p.replace_nodes(tuple(n for n in p.nodes if n.name not in mapping))
 
 
+_NEUTRAL = {"aten.mul.Tensor": 1, "aten.mul.Scalar": 1, "aten.div.Tensor": 1, "aten.div.Scalar": 1,
+            "aten.add.Tensor": 0, "aten.add.Scalar": 0, "aten.sub.Tensor": 0, "aten.sub.Scalar": 0}
+
+
+def simplify_arithmetic(program: ir.Program) -> ir.Program:
+    """x * 1, x / 1, x + 0, x - 0 -> x, when the result has x's shape and dtype (no promotion)."""
+    types = {i.name: i.type for i in program.inputs}
+    types.update({n.name: n.type for n in program.nodes})
+    mapping = {}
+    for n in program.nodes:
+        neutral = _NEUTRAL.get(n.target)
+        if neutral is None:
+            continue
+        x, other = n.arg("self"), n.arg("other")
+        if isinstance(other, bool) or not isinstance(other, (int, float)) or other != neutral:
+            continue
+        if not isinstance(x, ir.Ref) or types.get(x.name) != n.type:
+            continue
+        mapping[n.name] = x.name
+    if not mapping:
+        return program
+    p = _substitute(program, mapping)
+    return p.replace_nodes(tuple(n for n in p.nodes if n.name not in mapping))
+
+
 def eliminate_dead_code(program: ir.Program) -> ir.Program:
     """Remove nodes whose values reach no output (nor a buffer mutation)."""
     g = dataflow_graph(program)
@@ -148,7 +173,7 @@ def recognize_snake(program: ir.Program) -> ir.Program:
     return program.replace_nodes(tuple(replaced.get(n.name, n) for n in program.nodes if n.name not in removed))
 
 
-DEFAULT_PASSES = (remove_identities, recognize_snake, eliminate_dead_code)
+DEFAULT_PASSES = (remove_identities, simplify_arithmetic, recognize_snake, eliminate_dead_code)
 
 
 def run_default_passes(program: ir.Program) -> ir.Program:
