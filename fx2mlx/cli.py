@@ -24,13 +24,14 @@ SOURCE_HELP = ("A Hugging Face model directory (config.json + safetensors), a fa
                "or 'package.module:function' returning (module, args[, kwargs]).")
 
 
-def _capture(source: str, inputs: Optional[Path], progress):
-    from .compiler.capture import capture, load_source
+def _capture(source: str, inputs: Optional[Path], progress, dynamic: Optional[list[str]] = None):
+    from .compiler.capture import capture, load_source, parse_dynamic
 
     task = progress.add_task(f"loading {source}", total=None)
     src = load_source(source, str(inputs) if inputs else None)
     progress.update(task, description="torch.export")
-    captured = capture(src.module, src.args, src.kwargs, description=src.description)
+    captured = capture(src.module, src.args, src.kwargs, description=src.description,
+                       dynamic_shapes=parse_dynamic(dynamic, src.module, src.args, src.kwargs))
     progress.remove_task(task)
     return captured
 
@@ -50,13 +51,15 @@ def compile_cmd(
     inputs: Optional[Path] = typer.Option(None, help="safetensors file of example inputs (input_0.. or names)."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty output directory."),
     check: bool = typer.Option(False, "--check", help="Run the golden harness after compiling."),
+    dynamic: Optional[list[str]] = typer.Option(None, "--dynamic", help="Dynamic dimension NAME:DIM[=LABEL] "
+                                                "(repeat; equal labels share a size), e.g. input_ids:1=seq."),
 ):
     """Compile SOURCE into OUT/model.py + OUT/weights.safetensors (+ ir.json, manifest.json)."""
     from .compiler.pipeline import check_out_dir, compile_captured
 
     check_out_dir(out, force)  # fail before the (slow) capture
     with _progress() as progress:
-        captured = _capture(source, inputs, progress)
+        captured = _capture(source, inputs, progress, dynamic)
         task = progress.add_task("compiling", total=None)
         compile_captured(captured, out, dtype=dtype, force=force,
                          step=lambda s: progress.update(task, description=s))

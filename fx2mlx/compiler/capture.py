@@ -138,6 +138,36 @@ def _override_inputs(args, kwargs, file: str):
 # --------------------------------------------------------------------------------------------------
 # Export
 # --------------------------------------------------------------------------------------------------
+def parse_dynamic(specs: list[str] | None, module: torch.nn.Module, args: tuple, kwargs: dict):
+    """`NAME:DIM[=LABEL]` specs -> torch.export dynamic_shapes. Dims with the same label share one symbol
+    (default label: NAME_DIM). NAME is a forward argument name (positional or keyword)."""
+    if not specs:
+        return None
+    import inspect
+
+    params = list(inspect.signature(module.forward).parameters)
+    pos_names = params[: len(args)]
+    dims: dict[str, Any] = {}
+    shapes: dict[str, dict] = {}
+    for spec in specs:
+        m = re.fullmatch(r"(\w+):(-?\d+)(?:=(\w+))?", spec.strip())
+        if not m:
+            raise SourceError(f"bad --dynamic {spec!r}: expected NAME:DIM or NAME:DIM=LABEL (e.g. input_ids:1=seq)")
+        name, dim, label = m.group(1), int(m.group(2)), m.group(3) or f"{m.group(1)}_{m.group(2)}"
+        if name not in pos_names and name not in kwargs:
+            raise SourceError(f"--dynamic {spec!r}: {name!r} is not an input (inputs: {', '.join(pos_names + list(kwargs))})")
+        # Dim.DYNAMIC lets torch.export infer the range and the equalities between inputs (a named Dim
+        # would have to state them); the label only documents intent.
+        dims.setdefault(label, torch.export.Dim.DYNAMIC)
+        shapes.setdefault(name, {})[dim] = dims[label]
+    out: dict[str, Any] = {}
+    for i, n in enumerate(pos_names):
+        out[n] = shapes.get(n)
+    for k in kwargs:
+        out[k] = shapes.get(k)
+    return out
+
+
 def composite_ops_to_keep() -> list:
     """Composite ops to keep out of decomposition: those the op tables or overrides lower directly."""
     from .lowering import lowerable_targets
@@ -164,6 +194,8 @@ def export(module: torch.nn.Module, args: tuple, kwargs: dict, dynamic_shapes=No
             break
         except Exception as e:  # noqa: BLE001 - reported below with the user's line
             errors.append(e)
+            if type(e).__name__ in ("UserError", "ConstraintViolationError"):
+                break  # the user's dynamic-shape spec: strict mode would fail the same way
     if ep is None:
         raise CaptureError(explain_export_failure(module, errors[0]))
     table = torch.export.default_decompositions()
@@ -283,7 +315,10 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
             raise CaptureError(
                 f"the graph uses a sub-graph ({n.target}) — a higher-order op such as torch.cond or a loop; "
                 "fx2mlx does not lower control-flow operators yet" + _src_suffix(n))
-    meta = [("source", description), ("torch", torch.__version__)]
+    meta = [("source", description), ("torch", torch.__version__),
+            ("example_shapes", json.dumps({n.name: [int(d) for d in n.meta["val"].shape] for n in ep.graph.nodes
+                                           if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor)
+                                           and spec_by_name[n.name].kind == InputKind.USER_INPUT}))]
     aliases = {}
     if module is not None:  # tied weights: keep one stored name (one torch.export uses), alias the rest
         used = {r.name for n in nodes for r in n.refs()} | {r.name for o in outputs for r in ir.iter_refs(o)}

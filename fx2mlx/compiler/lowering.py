@@ -9,6 +9,7 @@ the emitted code casts it. A wrong lowering fails at compile time, naming its ta
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ class Lowered:
 
     def render(self, name: str, namer: Namer, lang: str = "py") -> str:
         ln = self.nodes[name]
-        values = self._template_vars(ln.node, namer)
+        values = self._template_vars(ln.node, namer, lang)
         if ln.override is not None:
             fn = ln.override.py if lang == "py" else ln.override.cpp
             if fn is None:
@@ -88,14 +89,14 @@ class Lowered:
                 f"mx::astype({code}, mx::{dtypes.CPP[ln.cast]})"
         return code
 
-    def _template_vars(self, node: ir.Node, namer: Namer) -> dict:
+    def _template_vars(self, node: ir.Node, namer: Namer, lang: str = "py") -> dict:
         entry = self.nodes[node.name].entry
 
         def conv(v, role=None):
             if isinstance(v, ir.Ref):
                 code = namer(v.name)
                 if role is not None and v.name not in self.weight_layouts:
-                    code = layouts.render(role, code, "mx", node.kwargs)
+                    code = layouts.render(role, code, "mx" if lang == "py" else "cpp", node.kwargs)
                 return V(code, self.types.get(v.name), v.name)
             if isinstance(v, tuple):
                 return [conv(x) for x in v]
@@ -104,12 +105,12 @@ class Lowered:
         roles = dict(entry.weights) if entry else {}
         values = {("self_" if k == "self" else k): conv(v, roles.get(k)) for k, v in node.args}
         if entry and entry.promote:
-            _promote(values, [("self_" if a == "self" else a) for a in entry.promote])
+            _promote(values, [("self_" if a == "self" else a) for a in entry.promote], lang)
         values["out"] = Out(node.type)
         return values
 
 
-def _promote(values: dict, names: list[str]) -> None:
+def _promote(values: dict, names: list[str], lang: str = "py") -> None:
     tensors = [values[n] for n in names if isinstance(values.get(n), V) and values[n].is_tensor]
     scalars = [values[n] for n in names if not isinstance(values.get(n), V) and values.get(n) is not None]
     dims = [t.dtype for t in tensors if t.rank > 0]
@@ -118,7 +119,9 @@ def _promote(values: dict, names: list[str]) -> None:
     for n in names:
         v = values.get(n)
         if isinstance(v, V) and v.is_tensor and v.dtype != target:
-            values[n] = V(f"{v.code}.astype({mx_dtype(target)})", ir.TensorType(v.shape, target), v.name)
+            code = f"{v.code}.astype({mx_dtype(target)})" if lang == "py" else \
+                f"mx::astype({v.code}, mx::{dtypes.CPP[target]})"
+            values[n] = V(code, ir.TensorType(v.shape, target), v.name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -246,9 +249,9 @@ def _all_runtime_modules() -> list[str]:
     return sorted(p.stem for p in d.glob("*.py") if p.stem != "__init__")
 
 
-def _placeholder(t: ir.ValueType, mx, dtype_map):
+def _placeholder(t: ir.ValueType, mx, dtype_map, example_shape=None):
     if isinstance(t, ir.TensorType):
-        shape = tuple(d if isinstance(d, int) else 2 for d in t.shape)
+        shape = tuple(example_shape) if example_shape else tuple(d if isinstance(d, int) else 2 for d in t.shape)
         dt = dtype_map.get(t.dtype, t.dtype)
         return mx.zeros(shape, dtype=getattr(mx, dtypes.MX[dt]))
     if isinstance(t, ir.ScalarType):
@@ -264,6 +267,7 @@ def typecheck(lowered: Lowered, dtype: str | None = None, example: dict | None =
     dtype_map = {"float32": dtype} if dtype and dtype != "float32" else {}
     ns = runtime_namespace(lowered.runtime_modules)
     env: dict[str, Any] = {}
+    shapes = json.loads(dict(lowered.program.meta).get("example_shapes", "{}"))  # symbolic dims: example sizes
     for i in lowered.program.inputs:
         t = i.type
         if i.name in lowered.weight_layouts and isinstance(t, ir.TensorType):
@@ -274,7 +278,7 @@ def typecheck(lowered: Lowered, dtype: str | None = None, example: dict | None =
         if example and i.name in example:
             env[i.name] = example[i.name]
         else:
-            env[i.name] = _placeholder(t, mx, dtype_map if i.kind != "user" or True else {})
+            env[i.name] = _placeholder(t, mx, dtype_map, shapes.get(i.name))
     namer = lambda n: f"_v[{n!r}]"  # noqa: E731
     for n in lowered.program.nodes:
         ln = lowered.nodes[n.name]
