@@ -73,3 +73,23 @@ def test_module_tree_repeated_calls_and_interfaces():
     assert [c.path for c in calls] == ["fc", "fc"]
     assert [c.key for c in calls] == ["L__self__fc", "L__self__fc@1"]
     assert calls[1].inputs == calls[0].outputs  # the second call consumes the first's output
+
+
+def test_module_called_with_different_shapes_is_inlined(tmp_path):
+    """One module instance called on inputs of different shapes (sizes baked into its ops) cannot be one
+    class __call__: its calls are inlined into the caller, and the result still matches."""
+    from helpers import compile_and_compare
+
+    class Flat(nn.Module):
+        def forward(self, x):
+            return x.flatten() * 2
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.flat = Flat()
+
+        def forward(self, x, y):
+            return self.flat(x), self.flat(y)
+
+    compile_and_compare(M(), (torch.randn(2, 3), torch.randn(5)), out_dir=tmp_path / "o")

@@ -45,12 +45,53 @@ def owns(path: str, target: str) -> bool:
 
 
 def build_calls(program: ir.Program, root_type: str) -> Call:
+    """The module-call tree. A module called several times with different code (e.g. other shapes baked
+    into its ops) cannot be one class `__call__`: its calls are inlined into their callers."""
+    flatten: set[str] = set()
+    while True:
+        root = _build(program, root_type, flatten)
+        sigs: dict[str, set] = {}
+        for c in root.walk():
+            sigs.setdefault(c.path, set()).add(_signature(c, program))
+        differ = {p for p, s in sigs.items() if len(s) > 1}
+        if not differ:
+            return root
+        flatten |= differ
+
+
+def _signature(c: Call, program: ir.Program) -> tuple:
+    """The structure of one call, independent of value names: ops, constants, local dataflow."""
+    local: dict[str, int] = {v: i for i, v in enumerate(c.inputs)}
+    weights = {i.name: i.target for i in program.weight_inputs}
+
+    def canon(v):
+        if isinstance(v, ir.Ref):
+            if v.name in local:
+                return ("v", local[v.name])
+            return ("w", weights.get(v.name, v.name)[len(c.path) + 1:])
+        if isinstance(v, tuple):
+            return tuple(canon(x) for x in v)
+        return v
+
+    items = []
+    for it in c.items:
+        if isinstance(it, Call):
+            items.append(("call", it.path[len(c.path) + 1:], tuple(canon(ir.Ref(v)) for v in it.inputs)))
+            for o in it.outputs:
+                local[o] = len(local)
+        else:
+            items.append((it.target, tuple((k, canon(v)) for k, v in it.args)))
+            local[it.name] = len(local)
+    return tuple(items) + (tuple(canon(ir.Ref(o)) for o in c.outputs),)
+
+
+def _build(program: ir.Program, root_type: str, flatten: set[str]) -> Call:
     root = Call("", "", root_type)
     stack = [root]
     closed: set[str] = set()
     broken: set[int] = set()
     for n in program.nodes:
-        frames = list(n.stack)
+        frames = [f for f in n.stack if f.path not in flatten]
         k = 0
         while k < len(frames) and k + 1 < len(stack) and stack[k + 1].key == frames[k].key:
             k += 1
