@@ -1,0 +1,163 @@
+"""Tolerances and the comparison of one expected (PyTorch) value with one actual (MLX) value.
+
+Pure numpy: no torch, no mlx. A value passes when
+  * shapes are equal and the MLX dtype is the expected one (PyTorch's, with float32 mapped to the
+    compile dtype),
+  * NaN and ±Inf sit at the same positions on both sides,
+  * every finite element satisfies |actual - expected| <= atol + rtol * |expected| (numpy's allclose),
+  * and, for values that carry signal (RMS of the expected value above atol), the cosine similarity of
+    the two tensors is at least `cosine`. The cosine check is scale-free: it catches a layer that is
+    wrong as a whole even where its values are small; below atol RMS a value is noise-level and the
+    elementwise bound alone decides.
+Integer and bool values must match exactly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    atol: float
+    rtol: float
+    cosine: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# Defaults per compute dtype. float32: machine epsilon is 1.2e-7; a dot product of K <= 4096 terms in a
+# different summation order (MLX vs PyTorch, BLAS vs BLAS) differs by ~sqrt(K)*eps ~ 1e-5 relative,
+# and a dozen layers run on their own outputs stay below 1e-4: rtol = atol = 1e-4 leaves a 10x margin,
+# while a wrong lowering or weight shows up at 1e-2 or more. float16 (eps 9.8e-4) and bfloat16
+# (eps 7.8e-3) scale the same margin by their epsilon.
+DEFAULT_TOLERANCES = {
+    "float32": Tolerances(atol=1e-4, rtol=1e-4, cosine=0.9999),
+    "float16": Tolerances(atol=1e-2, rtol=1e-2, cosine=0.999),
+    "bfloat16": Tolerances(atol=5e-2, rtol=5e-2, cosine=0.99),
+}
+
+
+def default_tolerances(dtype: str | None = "float32", *, atol: float | None = None, rtol: float | None = None,
+                       cosine: float | None = None) -> Tolerances:
+    base = DEFAULT_TOLERANCES.get(dtype or "float32", DEFAULT_TOLERANCES["float32"])
+    return Tolerances(base.atol if atol is None else float(atol), base.rtol if rtol is None else float(rtol),
+                      base.cosine if cosine is None else float(cosine))
+
+
+def _kind(dt: str) -> str:
+    if dt == "bool":
+        return "bool"
+    if dt.startswith(("int", "uint")):
+        return "int"
+    return "float"
+
+
+def dtype_ok(expected: str, actual: str) -> bool:
+    return expected == actual or (expected == "float64" and actual == "float32")
+
+
+def compare_arrays(expected, actual, tol: Tolerances, *, expected_dtype: str | None = None,
+                   actual_dtype: str | None = None) -> dict:
+    """Metrics of one value. `expected`/`actual` are numpy arrays (or Python scalars); the dtypes are
+    the names of each side's own dtype (numpy cannot hold bfloat16, so they are passed along)."""
+    e = np.asarray(expected)
+    a = np.asarray(actual)
+    edt = expected_dtype or _np_dtype(e)
+    adt = actual_dtype or _np_dtype(a)
+    rec: dict = {"passed": True, "reason": None, "shape": list(a.shape), "expected_shape": list(e.shape),
+                 "dtype": adt, "expected_dtype": edt, "max_abs": 0.0, "max_rel": 0.0, "ratio": 0.0,
+                 "cosine": 1.0, "nan": [0, 0], "inf": [0, 0]}
+    if e.shape != a.shape:
+        return _fail(rec, f"shape {tuple(a.shape)} != expected {tuple(e.shape)}", nan_metrics=True)
+    reasons = []
+    if not dtype_ok(edt, adt):
+        reasons.append(f"dtype {adt} != expected {edt}")
+    if e.size == 0:
+        return _fail(rec, "; ".join(reasons)) if reasons else rec
+    if _kind(edt) != "float" and _kind(adt) != "float":
+        diff = (e.astype(np.int64) != a.astype(np.int64)) if _kind(edt) == "int" else (e.astype(bool) != a.astype(bool))
+        n = int(diff.sum())
+        rec["max_abs"] = float(np.abs(e.astype(np.float64) - a.astype(np.float64)).max())
+        rec["ratio"] = math.inf if n else 0.0
+        rec["mismatched"] = n
+        if n:
+            reasons.append(f"{n} of {e.size} elements differ")
+        return _fail(rec, "; ".join(reasons)) if reasons else rec
+    e64 = e.astype(np.float64)
+    a64 = a.astype(np.float64)
+    en, an = np.isnan(e64), np.isnan(a64)
+    ei, ai = np.isinf(e64), np.isinf(a64)
+    rec["nan"] = [int(en.sum()), int(an.sum())]
+    rec["inf"] = [int(ei.sum()), int(ai.sum())]
+    mask_bad = int((en != an).sum() + (ei != ai).sum() + (ei & ai & (np.sign(e64) != np.sign(a64))).sum())
+    if mask_bad:
+        rec["mask_mismatch"] = mask_bad
+        reasons.append(f"NaN/Inf at different positions ({mask_bad} elements; "
+                       f"NaN {rec['nan'][1]} vs expected {rec['nan'][0]}, Inf {rec['inf'][1]} vs {rec['inf'][0]})")
+    fin = np.isfinite(e64) & np.isfinite(a64)
+    ef, af = e64[fin], a64[fin]
+    if ef.size:
+        d = np.abs(af - ef)
+        rec["max_abs"] = float(d.max())
+        rec["max_rel"] = float((d / np.maximum(np.abs(ef), tol.atol)).max())
+        rec["ratio"] = float((d / (tol.atol + tol.rtol * np.abs(ef))).max())
+        # (sums, not np.dot/np.linalg.norm: BLAS threads contend with MLX's and are 100x slower here)
+        ne, na = math.sqrt(float(np.sum(ef * ef))), math.sqrt(float(np.sum(af * af)))
+        if ne == 0.0 and na == 0.0:
+            cos = 1.0
+        elif ne == 0.0 or na == 0.0:
+            cos = 0.0
+        else:
+            cos = float(np.clip(float(np.sum(ef * af)) / (ne * na), -1.0, 1.0))
+        rec["cosine"] = cos
+        rms = ne / math.sqrt(ef.size)
+        if rec["ratio"] > 1.0:
+            reasons.append(f"max abs error {rec['max_abs']:.3g} exceeds atol {tol.atol:g} + rtol {tol.rtol:g}·|expected| "
+                           f"({rec['ratio']:.3g}x the tolerance)")
+        if rms > tol.atol and cos < tol.cosine:
+            reasons.append(f"cosine similarity {cos:.6f} < {tol.cosine}")
+    return _fail(rec, "; ".join(reasons)) if reasons else rec
+
+
+def _fail(rec: dict, reason: str, nan_metrics: bool = False) -> dict:
+    rec["passed"] = False
+    rec["reason"] = reason
+    if nan_metrics:
+        rec["ratio"] = math.inf
+        rec["max_abs"] = math.inf
+        rec["cosine"] = 0.0
+    return rec
+
+
+def error_record(message: str) -> dict:
+    """The record of a value the MLX side could not compute (an exception)."""
+    return {"passed": False, "reason": f"error: {message}", "error": message, "shape": None, "expected_shape": None,
+            "dtype": None, "expected_dtype": None, "max_abs": math.inf, "max_rel": math.inf, "ratio": math.inf,
+            "cosine": 0.0, "nan": [0, 0], "inf": [0, 0]}
+
+
+def worst(records: list[dict]) -> dict:
+    """Several outputs of one layer -> one record: the worst of each metric; failing reasons joined."""
+    if len(records) == 1:
+        return records[0]
+    out = dict(max(records, key=lambda r: (not r["passed"], _num(r["ratio"]))))
+    out["max_abs"] = max(_num(r["max_abs"]) for r in records)
+    out["max_rel"] = max(_num(r["max_rel"]) for r in records)
+    out["ratio"] = max(_num(r["ratio"]) for r in records)
+    out["cosine"] = min(r["cosine"] for r in records)
+    out["passed"] = all(r["passed"] for r in records)
+    bad = [f"output {i}: {r['reason']}" for i, r in enumerate(records) if not r["passed"]]
+    out["reason"] = "; ".join(bad) or None
+    return out
+
+
+def _num(x) -> float:
+    return math.inf if x is None else float(x)
+
+
+def _np_dtype(a: np.ndarray) -> str:
+    return "bool" if a.dtype == np.bool_ else str(a.dtype)
