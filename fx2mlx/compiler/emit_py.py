@@ -149,8 +149,8 @@ class PyEmitter:
         args = []
         for v in call.inputs:
             inp = self.by_input.get(v)
-            if is_root and inp is not None and inp.kind == "user":
-                names[v] = fresh(v)
+            if (is_root or (inp is not None and inp.type is None)) and inp is not None and inp.kind == "user":
+                names[v] = fresh(v)  # (a non-tensor user input, e.g. a KV cache, keeps its name everywhere)
             elif inp is not None and inp.kind != "user":
                 names[v] = fresh(inp.target.rsplit(".", 1)[-1])
             else:
@@ -161,7 +161,7 @@ class PyEmitter:
             for i in self.program.user_inputs:
                 if i.name not in names:
                     names[i.name] = fresh(i.name)
-                args.append(names[i.name])
+                args.append(names[i.name] + ("=None" if i.type is None else ""))  # non-tensor: optional state
 
         def namer(v: str) -> str:
             if v in names:
@@ -253,8 +253,8 @@ class PyEmitter:
         for m in self._postorder(root):
             if m.calls:
                 bodies = {self.render_body(c, m is root) for c in m.calls}
-                if len(bodies) > 1:
-                    raise NotImplementedError(f"module {m.path} is called several times with different code")
+                if len(bodies) > 1:  # build_calls inlines calls whose structure differs; this is a bug
+                    raise AssertionError(f"module {m.path} is called several times with different code")
                 m.body = next(iter(bodies))
         classes: list[ClassDef] = []
         by_key: dict[tuple, ClassDef] = {}
@@ -263,7 +263,7 @@ class PyEmitter:
             if m.is_list:
                 continue
             key = (m.type, m.body, tuple((k, v[1]) for k, v in m.params.items()),
-                   tuple((k, c.cls.name if c.cls else "list") for k, c in m.children.items() if self._emitted(c)))
+                   tuple((k, self._struct(c)) for k, c in m.children.items() if self._emitted(c)))
             cls = by_key.get(key)
             if cls is None:
                 n = taken.get(m.type_name, 0)
@@ -280,6 +280,12 @@ class PyEmitter:
             self._constructor(cls)
         root_cls = root.cls
         return {"classes": classes, "root": root_cls, "root_ctor": _kwargs(root.ctor)}
+
+    def _struct(self, m: ModNode):
+        """What a child contributes to its parent's class identity: its class, or a list's item classes."""
+        if m.is_list:
+            return ("list",) + tuple(self._struct(c) for _, c in sorted(m.children.items(), key=lambda kv: int(kv[0])))
+        return m.cls.name if m.cls else None
 
     def _emitted(self, m: ModNode) -> bool:
         return bool(m.params or m.calls or any(self._emitted(c) for c in m.children.values()))
@@ -351,7 +357,8 @@ class PyEmitter:
         built = self.build()
         code = "\n".join(line for c in built["classes"] if c.body for line in c.body[1] + (c.body[2],))
         runtime = [v for v in (vendor_runtime(m, code) for m in self.lowered.runtime_modules) if v]
-        ins = [{"name": i.name, "shape": list(i.type.shape), "dtype": i.type.dtype} for i in self.program.user_inputs]
+        ins = [{"name": i.name, "shape": list(i.type.shape), "dtype": i.type.dtype} for i in self.program.user_inputs
+               if i.type is not None]
         return template_env().get_template("model.py.j2").render(
             source=self.source, classes=built["classes"], root=built["root"], root_ctor=built["root_ctor"],
             runtime=runtime, inputs=repr(ins), tied=repr(dict(sorted(self.program.aliases.items()))), out_spec=json.dumps(self.program.out_spec),

@@ -87,6 +87,8 @@ def example_inputs(model) -> tuple[tuple, dict]:
         kwargs["input_features"] = torch.randn(1, getattr(cfg, "num_mel_bins", 80), frames, generator=g)
         if getattr(cfg, "is_encoder_decoder", False):
             kwargs["decoder_input_ids"] = torch.tensor([[getattr(cfg, "decoder_start_token_id", 1) or 1]])
+    elif name == "input_values":  # raw audio (wav2vec2, HuBERT, …): one second at 16 kHz
+        kwargs["input_values"] = torch.randn(1, 16000, generator=g)
     else:
         raise SourceError(f"no default example inputs for main input {name!r}; pass --inputs file.safetensors")
     if hasattr(cfg, "use_cache"):
