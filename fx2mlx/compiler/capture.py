@@ -126,11 +126,18 @@ def _override_inputs(args, kwargs, file: str):
         tensors = load_file(file)
     except Exception as e:
         raise SourceError(f"cannot read inputs file {file}: {e}") from e
-    args = list(args)
-    for i in range(len(args)):
-        if f"input_{i}" in tensors:
-            args[i] = tensors.pop(f"input_{i}")
-    kwargs = dict(kwargs)
+    # input_i replaces the i-th tensor among the positional and then keyword inputs (the order of the
+    # compiled model's inputs); other keys replace or add keyword inputs by name.
+    args, kwargs = list(args), dict(kwargs)
+    slots = [("a", i) for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+    slots += [("k", k) for k, v in kwargs.items() if isinstance(v, torch.Tensor)]
+    for i, (where, key) in enumerate(slots):
+        t = tensors.pop(f"input_{i}", None)
+        if t is not None:
+            if where == "a":
+                args[key] = t
+            else:
+                kwargs[key] = t
     kwargs.update(tensors)
     return tuple(args), kwargs
 

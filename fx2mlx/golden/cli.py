@@ -91,6 +91,8 @@ def _torch_side(out: Path, manifest: dict, captured, source, inputs):
     from .torch_side import golden_values, recapture, source_spec
 
     program = ir.Program.from_json((out / "ir.json").read_text())
+    if inputs is None and captured is None and (out / "inputs.safetensors").is_file():
+        inputs = out / "inputs.safetensors"  # the example inputs the model was compiled with
     if captured is None or inputs is not None or source is not None:
         captured = recapture(source_spec(manifest.get("source", ""), source), str(inputs) if inputs else None)
     fresh = {n.name: n.target for n in run_default_passes(captured.program).nodes}
