@@ -8,6 +8,10 @@
 """
 __version__ = "0.1.0"
 
+from . import blas as _blas  # noqa: E402
+
+_blas.use_optimized_blas()  # before mlx.core is imported (Linux: MLX's wheel links a reference BLAS)
+
 from .api import CompiledModel, convert, load  # noqa: E402
 
 __all__ = ["convert", "load", "CompiledModel", "__version__"]

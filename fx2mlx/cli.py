@@ -53,11 +53,25 @@ def compile_cmd(
     check: bool = typer.Option(False, "--check", help="Run the golden harness after compiling."),
     dynamic: Optional[list[str]] = typer.Option(None, "--dynamic", help="Dynamic dimension NAME:DIM[=LABEL] "
                                                 "(repeat; equal labels share a size), e.g. input_ids:1=seq."),
+    quantize: Optional[int] = typer.Option(None, "--quantize", help="Causal LMs: quantize linears to 4 or 8 bits."),
+    group_size: int = typer.Option(64, "--group-size", help="Causal LMs: quantization group size."),
 ):
     """Compile SOURCE into OUT/model.py + OUT/weights.safetensors (+ ir.json, manifest.json)."""
     from .compiler.pipeline import check_out_dir, compile_captured
+    from .llm.recipe import is_causal_lm_dir
 
     check_out_dir(out, force)  # fail before the (slow) capture
+    if is_causal_lm_dir(source) and not inputs and not dynamic:  # decoder LLM: KV-cache recipe (fx2mlx.llm)
+        from .llm.recipe import compile_llm
+
+        with _progress() as progress:
+            task = progress.add_task("compiling", total=None)
+            captured, _ = compile_llm(source, out, dtype=dtype, force=force, quantize=quantize, group_size=group_size,
+                                      step=lambda s: progress.update(task, description=s))
+        console.print(f"[green]compiled[/green] {source} -> {out}/model.py (with a KV cache: fx2mlx generate {out})")
+        if check:
+            run_check(out, captured=captured)
+        return
     with _progress() as progress:
         captured = _capture(source, inputs, progress, dynamic)
         task = progress.add_task("compiling", total=None)

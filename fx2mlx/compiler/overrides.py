@@ -100,3 +100,6 @@ def gru(node: ir.Node, a: dict) -> str:
 @override("fx2mlx.snake1d.default", runtime=("snake",))
 def snake1d(node: ir.Node, a: dict) -> str:
     return f"snake1d({_c(a['x'])}, {_c(a['alpha'])}, eps={_c(a['eps'])})"
+
+
+from . import fusion  # noqa: E402,F401  (RMSNorm/RoPE/KV-cache pseudo-ops register themselves)

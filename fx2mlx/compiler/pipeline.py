@@ -104,7 +104,7 @@ def manifest(captured: Captured, lowered: Lowered, dtype: str | None) -> dict:
         "mlx": mx.__version__,
         "python": platform.python_version(),
         "inputs": [{"name": i.name, "shape": list(i.type.shape), "dtype": i.type.dtype}
-                   for i in lowered.program.user_inputs],
+                   for i in lowered.program.user_inputs if i.type is not None],
         "runtime": lowered.runtime_modules,
         "ops": dict(sorted(origins.items())),
     }

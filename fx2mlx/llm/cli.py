@@ -1,0 +1,69 @@
+"""`fx2mlx generate`: stream tokens from a compiled decoder LLM (text when OUT has a tokenizer).
+
+`fx2mlx compile` hands Hugging Face `*ForCausalLM` directories to `fx2mlx.llm.recipe.compile_llm`.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate_cmd)
+
+
+def generate_cmd(
+    out: Path = typer.Argument(..., help="A folder compiled from a causal LM (fx2mlx compile LLAMA_DIR -o OUT)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt text (needs tokenizer.json in OUT)."),
+    prompt_ids: Optional[str] = typer.Option(None, "--prompt-ids", help="Prompt token ids, e.g. 1,2,3."),
+    max_tokens: int = typer.Option(64, "--max-tokens", help="How many new tokens at most."),
+    temp: float = typer.Option(0.0, "--temp", help="Sampling temperature (0: greedy)."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling: keep the top tokens up to this mass."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for sampling."),
+    ignore_eos: bool = typer.Option(False, "--ignore-eos", help="Do not stop at the end-of-sequence token."),
+):
+    """Generate from OUT: prints tokens as they come (text, or ids without a tokenizer)."""
+    from .. import blas
+    from ..compiler.errors import Fx2MlxError
+
+    blas.use_optimized_blas()
+    from .api import load_llm
+
+    if (prompt is None) == (prompt_ids is None):
+        raise Fx2MlxError("pass exactly one of --prompt TEXT or --prompt-ids 1,2,3")
+    lm = load_llm(out)
+    if prompt is not None:
+        ids = lm.encode(prompt)
+    else:
+        try:
+            ids = [int(x) for x in prompt_ids.replace(" ", "").split(",") if x]
+        except ValueError:
+            raise Fx2MlxError(f"--prompt-ids must be comma-separated integers, got {prompt_ids!r}") from None
+    text_mode = lm.tokenizer is not None
+    t0 = time.perf_counter()
+    n, first = 0, None
+    shown = ""
+    new: list[int] = []
+    for tok in lm.stream(ids, max_tokens=max_tokens, temp=temp, top_p=top_p, seed=seed, stop_at_eos=not ignore_eos):
+        if first is None:
+            first = time.perf_counter()
+        new.append(tok)
+        n += 1
+        if text_mode:
+            text = lm.decode(new)
+            if not text.endswith("\ufffd"):  # wait for a whole UTF-8 character
+                sys.stdout.write(text[len(shown):])
+                shown = text
+        else:
+            sys.stdout.write(("" if n == 1 else ",") + str(tok))
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    end = time.perf_counter()
+    if n:
+        rate = (n - 1) / (end - first) if n > 1 and end > first else float("nan")
+        print(f"[{len(ids)} prompt tokens in {first - t0:.3f} s, {n} new tokens, {rate:.1f} tok/s]", file=sys.stderr)

@@ -1,0 +1,180 @@
+"""The decoder-LLM recipe: a Hugging Face `*ForCausalLM` directory -> model.py with a KV cache.
+
+    capture (dynamic sequence length, use_cache=False; parameters on the meta device for large models)
+    -> add_kv_cache (causal attention -> cache-aware attention, positions from the cache offset)
+    -> default passes (RMSNorm / RoPE -> mx.fast) -> [quantize linears] -> lower -> emit
+    -> weights streamed tensor by tensor from the checkpoint's safetensors shards
+
+Nothing here is specific to one model family: Llama, Qwen2 and Mistral take the same path.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from ..compiler import ir
+from ..compiler.errors import SourceError
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                   "vocab.json", "merges.txt", "generation_config.json", "chat_template.jinja")
+META_ABOVE_BYTES = 2 << 30  # checkpoints larger than this are captured with parameters on the meta device
+
+
+def is_causal_lm_dir(spec: str) -> bool:
+    cfg = Path(spec) / "config.json"
+    if not cfg.is_file():
+        return False
+    try:
+        archs = json.loads(cfg.read_text()).get("architectures") or []
+    except ValueError:
+        return False
+    return any(a.endswith("ForCausalLM") for a in archs)
+
+
+def _model_class(config):
+    import transformers
+
+    for a in config.architectures or []:
+        cls = getattr(transformers, a, None)
+        if cls is not None:
+            return cls
+    return transformers.AutoModelForCausalLM
+
+
+def build_meta_model(config):
+    """The model with parameters on the meta device (no memory, no init) and real buffers (RoPE)."""
+    import torch
+
+    cls = _model_class(config)
+    with torch.device("meta"):
+        model = cls._from_config(config)
+    for mod in model.modules():
+        metas = [k for k, b in mod._buffers.items() if b is not None and b.is_meta]
+        for k in metas:
+            mod._buffers[k] = torch.empty_like(mod._buffers[k], device="cpu")
+        if metas:
+            model._init_weights(mod)  # HF recomputes derived buffers (e.g. rotary inv_freq) here
+    return model.eval()
+
+
+def load_model(folder: Path, meta: bool | None = None):
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    config = transformers.AutoConfig.from_pretrained(str(folder))
+    size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+    if not size:
+        raise SourceError(f"{folder}: no *.safetensors weights")
+    if meta is None:
+        meta = size > META_ABOVE_BYTES
+    if meta:
+        return build_meta_model(config), True
+    try:
+        model = _model_class(config).from_pretrained(str(folder), use_safetensors=True)
+    except Exception as e:
+        raise SourceError(f"{folder}: transformers could not load the model: {type(e).__name__}: {e}") from e
+    return model.eval(), False
+
+
+def capture_llm(model, description: str, example_len: int = 8):
+    """torch.export with a dynamic sequence length, use_cache=False."""
+    import torch
+
+    from ..compiler.capture import capture
+
+    cfg = model.config
+    vocab = getattr(cfg, "vocab_size", 100) or 100
+    ids = torch.randint(min(5, vocab - 1), vocab, (1, example_len), generator=torch.Generator().manual_seed(0))
+    max_len = max(example_len + 1, int(getattr(cfg, "max_position_embeddings", 4096) or 4096))
+    seq = torch.export.Dim("seq", min=2, max=max_len)
+    return capture(model, (), {"input_ids": ids, "use_cache": False},
+                   dynamic_shapes={"input_ids": {1: seq}, "use_cache": None}, description=description)
+
+
+def llm_program(captured, *, quantize: int | None = None, group_size: int = 64) -> ir.Program:
+    from ..compiler.fusion import add_kv_cache
+    from ..compiler.passes import run_default_passes
+    from .quantize import quantize_linears
+
+    program = run_default_passes(add_kv_cache(_drop_hook_frames(captured.program)))
+    if quantize:
+        program = quantize_linears(program, quantize, group_size)
+    return program
+
+
+def compile_llm(source: str | Path, out_dir: Path, *, dtype: str | None = None, force: bool = False,
+                quantize: int | None = None, group_size: int = 64, meta: bool | None = None,
+                step: Callable[[str], None] = lambda s: None):
+    """Compile a causal-LM directory into out_dir; returns (captured, timings in seconds by phase)."""
+    from ..compiler.emit_py import PyEmitter
+    from ..compiler.lowering import lower
+    from ..compiler.pipeline import DTYPES, _save_inputs, check_out_dir, manifest, staged_output
+    from .convert import convert_weights
+
+    folder = Path(source)
+    if dtype is not None and dtype not in DTYPES:
+        raise SourceError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if quantize not in (None, 0, 2, 3, 4, 6, 8):
+        raise SourceError(f"--quantize takes 2, 3, 4, 6 or 8 bits, got {quantize}")
+    check_out_dir(Path(out_dir), force)
+    times = {}
+    t = time.perf_counter()
+    step("loading the model")
+    model, on_meta = load_model(folder, meta)
+    times["load"] = time.perf_counter() - t
+    t = time.perf_counter()
+    step("torch.export")
+    captured = capture_llm(model, f"hf:{folder.resolve()}")
+    times["capture"] = time.perf_counter() - t
+    t = time.perf_counter()
+    step("lowering")
+    program = llm_program(captured, quantize=quantize, group_size=group_size)
+    dt = None if dtype in (None, "float32") else dtype
+    lowered = lower(program, dtype=dt)
+    step("emitting model.py")
+    code = PyEmitter(lowered, dtype=dt, source=captured.description).render()
+    times["compile"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with staged_output(Path(out_dir), force) as tmp:
+        (tmp / "model.py").write_text(code)
+        (tmp / "ir.json").write_text(lowered.program.to_json())
+        step("converting weights")
+        convert_weights(lowered, folder, captured.weights, tmp / "weights.safetensors", dt, float_inputs=_rope_inputs(program))
+        if not on_meta:
+            _save_inputs(tmp / "inputs.safetensors", captured)
+        info = manifest(captured, lowered, dtype)
+        info["llm"] = generation_info(model.config, program, quantize, group_size)
+        (tmp / "manifest.json").write_text(json.dumps(info, indent=1))
+        for name in TOKENIZER_FILES:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, tmp / name)
+    times["weights"] = time.perf_counter() - t
+    return captured, times
+
+
+def _drop_hook_frames(program: ir.Program) -> ir.Program:
+    """Frames of transformers' export hook (not a module of the model) would become a class."""
+    bad = "_empty_nn_module_stack_from_metadata_hook"
+    nodes = tuple(replace(n, stack=tuple(f for f in n.stack if not f.path.startswith(bad))) for n in program.nodes)
+    return program.replace_nodes(nodes)
+
+
+def _rope_inputs(program: ir.Program) -> set[str]:
+    """RoPE frequencies stay float32 in a float16/bfloat16 model (positions need the precision)."""
+    return {r.name for n in program.nodes if n.target == "fx2mlx.rope_freqs.default" for r in n.refs()}
+
+
+def generation_info(config, program: ir.Program, quantize, group_size) -> dict:
+    eos = getattr(config, "eos_token_id", None)
+    gen = {"kind": "decoder", "cache_sites": int(dict(program.meta).get("kv_cache_sites", "0")),
+           "eos_token_id": eos if isinstance(eos, list) else ([eos] if eos is not None else []),
+           "bos_token_id": getattr(config, "bos_token_id", None),
+           "vocab_size": getattr(config, "vocab_size", None)}
+    if quantize:
+        gen["quantization"] = {"bits": quantize, "group_size": group_size}
+    return gen

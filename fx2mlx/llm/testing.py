@@ -1,0 +1,73 @@
+"""Small random-weight decoder LLMs of real architectures, saved as Hugging Face directories (the path
+a user's local checkpoint takes): for tests, the bench and the sharded-conversion check."""
+from __future__ import annotations
+
+from pathlib import Path
+
+TINY = dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=256)
+
+# Llama-3.2-1B's shape (random weights): what bench/llm.py measures on the GPU.
+LLAMA_3_2_1B = dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                    num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
+                    rope_theta=500000.0, tie_word_embeddings=True, head_dim=64,
+                    rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                                  "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+# Llama-3-8B's shape: the meta-device compile check.
+LLAMA_3_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                  num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=8192,
+                  rope_theta=500000.0, tie_word_embeddings=False)
+
+
+def config(family: str, **overrides):
+    import transformers
+
+    kw = dict(TINY)
+    if family == "llama":
+        kw.update(tie_word_embeddings=False)
+        cls = transformers.LlamaConfig
+    elif family == "qwen2":  # q/k/v biases, tied embeddings
+        kw.update(tie_word_embeddings=True)
+        cls = transformers.Qwen2Config
+    elif family == "mistral":  # sliding-window attention, here smaller than a test's sequence
+        kw.update(sliding_window=16, tie_word_embeddings=False)
+        cls = transformers.MistralConfig
+    else:
+        raise ValueError(f"unknown family {family!r}")
+    kw.update(overrides)
+    return cls(**kw)
+
+
+def save_model(cfg, folder: Path, *, seed: int = 0, dtype=None, max_shard_size=None) -> Path:
+    """A random-weight model of this config saved with save_pretrained (weights scaled up a little so
+    that greedy decoding does not settle on one token)."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    cfg.architectures = [cfg.architectures[0] if cfg.architectures else _arch(cfg)]
+    model = getattr(transformers, cfg.architectures[0])(cfg).eval()
+    if dtype is not None:
+        model = model.to(dtype)
+    kw = {"max_shard_size": max_shard_size} if max_shard_size else {}
+    model.save_pretrained(str(folder), safe_serialization=True, **kw)
+    return Path(folder)
+
+
+def _arch(cfg) -> str:
+    return {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}[cfg.model_type]
+
+
+def save_tokenizer(folder: Path, vocab_size: int = 256) -> None:
+    """A byte-level BPE tokenizer trained on a few sentences, within vocab_size (tokenizer.json)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    text = ["The quick brown fox jumps over the lazy dog.", "Hello world, this is a tiny tokenizer.",
+            "MLX runs compiled PyTorch models."] * 4
+    tok.train_from_iterator(text, trainer)
+    tok.save(str(Path(folder) / "tokenizer.json"))
