@@ -55,11 +55,15 @@ def compile_cmd(
                                                 "(repeat; equal labels share a size), e.g. input_ids:1=seq."),
     quantize: Optional[int] = typer.Option(None, "--quantize", help="Causal LMs: quantize linears to 4 or 8 bits."),
     group_size: int = typer.Option(64, "--group-size", help="Causal LMs: quantization group size."),
+    target: str = typer.Option("python", "--target", help="python, cpp or python,cpp: cpp also writes OUT/cpp/ "
+                               "(an MLX C++ program; build it with `fx2mlx build OUT`). model.py is always written."),
 ):
     """Compile SOURCE into OUT/model.py + OUT/weights.safetensors (+ ir.json, manifest.json)."""
     from .compiler.pipeline import check_out_dir, compile_captured
+    from .cpp.cli import parse_targets
     from .llm.recipe import is_causal_lm_dir
 
+    targets = parse_targets(target)
     check_out_dir(out, force)  # fail before the (slow) capture
     if is_causal_lm_dir(source) and not inputs and not dynamic:  # decoder LLM: KV-cache recipe (fx2mlx.llm)
         from .llm.recipe import compile_llm
@@ -69,6 +73,7 @@ def compile_cmd(
             captured, _ = compile_llm(source, out, dtype=dtype, force=force, quantize=quantize, group_size=group_size,
                                       step=lambda s: progress.update(task, description=s))
         console.print(f"[green]compiled[/green] {source} -> {out}/model.py (with a KV cache: fx2mlx generate {out})")
+        _emit_targets(out, targets)
         if check:
             run_check(out, captured=captured)
         return
@@ -78,8 +83,17 @@ def compile_cmd(
         compile_captured(captured, out, dtype=dtype, force=force,
                          step=lambda s: progress.update(task, description=s))
     console.print(f"[green]compiled[/green] {source} -> {out}/model.py")
+    _emit_targets(out, targets)
     if check:
         run_check(out, captured=captured)
+
+
+def _emit_targets(out: Path, targets: list[str]) -> None:
+    """Emitters beyond model.py: `--target cpp` renders OUT/cpp/ from OUT/ir.json (fx2mlx.cpp)."""
+    if "cpp" in targets:
+        from .cpp.cli import emit_for_compile
+
+        console.print(f"[green]rendered[/green] {emit_for_compile(out)}/ (build it: fx2mlx build {out})")
 
 
 def run_check(out: Path, **kwargs) -> None:

@@ -48,6 +48,9 @@ def render(name: str, w: str, xp: str, args: dict) -> str:
         fn = _TRANSFORMS[name]
     except KeyError:
         raise TableError(f"unknown weight layout transform {name!r} (known: {sorted(_TRANSFORMS)})") from None
+    if xp == "cpp":  # C++: one runtime function per transform (fx2mlx/runtime_cpp/fx2mlx_runtime.h)
+        return (f"fx::layout_{name}({w}, {int(args.get('groups', 1) or 1)}, "
+                f"{'true' if args.get('transposed') else 'false'})")
     return fn(w, xp, args)
 
 
