@@ -78,13 +78,23 @@ def bench_mlx_lm(model_dir: Path, prompt: list, new: int):
     from mlx_lm.generate import generate_step
     from mlx_lm.utils import load_model
 
-    model, _ = load_model(model_dir)
+    model, _ = load_model(model_dir, model_config=mlx_lm_config(model_dir))
 
     def run():
         it = generate_step(mx.array(prompt), model, max_tokens=new, sampler=lambda x: mx.argmax(x, axis=-1))
         return timed((int(t) for t, _ in it), len(prompt))
 
     return run
+
+
+def mlx_lm_config(model_dir: Path) -> dict:
+    """transformers 5 writes RoPE settings under `rope_parameters`; mlx-lm (0.32) reads `rope_theta` and
+    `rope_scaling`: hand them over, or mlx-lm runs plain RoPE with theta 10000 on these weights."""
+    rp = json.loads((model_dir / "config.json").read_text()).get("rope_parameters") or {}
+    out = {"rope_theta": rp["rope_theta"]} if "rope_theta" in rp else {}
+    if rp.get("rope_type", "default") != "default":
+        out["rope_scaling"] = {k: v for k, v in rp.items() if k != "rope_theta"}
+    return out
 
 
 def bench_hf(model_dir: Path, prompt: list, new: int, device: str, dtype: str):
@@ -134,6 +144,8 @@ def main(argv=None) -> int:
     p.add_argument("--new", type=int, default=128)
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--skip-hf", action="store_true")
+    p.add_argument("--meta", choices=["auto", "yes", "no"], default="auto",
+                   help="capture with parameters on the meta device (auto: checkpoints over 2 GiB)")
     p.add_argument("--json", type=Path, help="also write the numbers here")
     args = p.parse_args(argv)
 
@@ -147,7 +159,8 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="fx2mlx-bench-"))
     model_dir = args.model or make_model(args.shape, args.dtype, work / "hf")
     t = time.perf_counter()
-    _, times = compile_llm(model_dir, work / "out", dtype=args.dtype, force=True)
+    meta = {"auto": None, "yes": True, "no": False}[args.meta]
+    _, times = compile_llm(model_dir, work / "out", dtype=args.dtype, force=True, meta=meta)
     print(f"compiled in {time.perf_counter() - t:.1f} s ({', '.join(f'{k} {v:.1f}' for k, v in times.items())}); "
           f"mlx device {mx.default_device()}")
     cfg = json.loads((model_dir / "config.json").read_text())

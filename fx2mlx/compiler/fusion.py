@@ -2,6 +2,7 @@
 (for generation) causal self-attention becomes cache-aware attention.
 
 - `fuse_rms_norm`: w * (x * rsqrt(mean(x^2, -1, keepdim) + eps)) -> fx2mlx.rms_norm(x, w, eps)
+- `fuse_swiglu`: silu(gate) * x -> fx2mlx.swiglu (a compiled, fused elementwise kernel)
 - `fuse_rope`: x * cos + rotate_half(x) * sin, with cos/sin = a * cos/sin(cat(f, f)), f = positions x
   inv_freq and positions = arange(offset, offset + n) -> fx2mlx.rope(x, freqs, offset, scale)
 - `add_kv_cache` (run by the LLM recipe, not by default: it changes the model's signature): every
@@ -136,6 +137,32 @@ def fuse_rms_norm(program: ir.Program) -> ir.Program:
 @override("fx2mlx.rms_norm.default", tolerance=(1e-5, 1e-5))
 def rms_norm(node: ir.Node, a: dict) -> str:
     return f"mx.fast.rms_norm({_c(a['x'])}, {_c(a['weight'])}, {_c(a['eps'])})"
+
+
+# --------------------------------------------------------------------------------------------------
+# SwiGLU: silu(gate) * x, one compiled (fused) elementwise kernel as in mlx-lm
+# --------------------------------------------------------------------------------------------------
+def fuse_swiglu(program: ir.Program) -> ir.Program:
+    g = _Graph(program)
+    replaced: dict[str, ir.Node] = {}
+    removed: set[str] = set()
+    for n in program.nodes:
+        if n.target != "aten.mul.Tensor":
+            continue
+        for a, b in _commuted(n):
+            s = g.node(a, "aten.silu.default")
+            ta, tb = g.type(s.arg("self")) if s else None, g.type(b)
+            if s is None or s.name in removed or not g.single_use([s.name]) or ta != tb:
+                continue
+            replaced[n.name] = replace(n, target="fx2mlx.swiglu.default", args=(("gate", s.arg("self")), ("x", b)))
+            removed.add(s.name)
+            break
+    return _rewrite(program, replaced, removed)
+
+
+@override("fx2mlx.swiglu.default", runtime=("activations",))
+def swiglu(node: ir.Node, a: dict) -> str:
+    return f"swiglu({_c(a['gate'])}, {_c(a['x'])})"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -318,16 +345,14 @@ def _seq_length_symbol(program: ir.Program):
     return tok, syms
 
 
-def _mask_kind(program: ir.Program, mask: ir.Ref, tok: ir.Input):
+def _mask_kind(program: ir.Program, mask: ir.Ref, dg):
     """None (causal) or the sliding window, by evaluating the mask subgraph on all-ones inputs."""
     import mlx.core as mx
+    import networkx as nx
     import numpy as np
 
     from .lowering import lower, runtime_namespace
-    from .passes import dataflow_graph
-    import networkx as nx
 
-    dg = dataflow_graph(program)
     anc = nx.ancestors(dg, mask.name) | {mask.name}
     inputs = {i.name: i for i in program.inputs if i.name in anc}
     if any(i.kind != "user" or not isinstance(i.type, ir.TensorType) or i.type.dtype.startswith("float")
@@ -368,13 +393,20 @@ def add_kv_cache(program: ir.Program) -> ir.Program:
     if tok is None:
         raise ValueError("no token-id input with a dynamic sequence length (export with torch.export.Dim)")
     sites = []
+    kinds: dict = {}  # mask value -> its kind (layers share one mask: evaluated once)
+    dg = None
     for n in program.nodes:
         if n.target != "aten.scaled_dot_product_attention.default":
             continue
         mask, causal = n.arg("attn_mask"), n.arg("is_causal")
         if mask is None and not causal:
             continue  # not causal: left as it is
-        window = _mask_kind(program, mask, tok) if mask is not None else None
+        if mask is not None and mask not in kinds:
+            from .passes import dataflow_graph
+
+            dg = dg or dataflow_graph(program)
+            kinds[mask] = _mask_kind(program, mask, dg)
+        window = kinds[mask] if mask is not None else None
         q = n.arg("query")
         k, v = _strip_repeat_kv(g, n.arg("key")), _strip_repeat_kv(g, n.arg("value"))
         scale = n.arg("scale")

@@ -7,7 +7,7 @@ from dataclasses import replace
 import networkx as nx
 
 from . import ir
-from .fusion import fuse_rms_norm, fuse_rope
+from .fusion import fuse_rms_norm, fuse_rope, fuse_swiglu
 
 # Ops that return their input unchanged in inference (dropout becomes clone in eval).
 IDENTITY_OPS = {"aten.clone.default", "aten.alias.default", "aten.contiguous.default",
@@ -174,7 +174,8 @@ def recognize_snake(program: ir.Program) -> ir.Program:
     return program.replace_nodes(tuple(replaced.get(n.name, n) for n in program.nodes if n.name not in removed))
 
 
-DEFAULT_PASSES = (remove_identities, simplify_arithmetic, recognize_snake, fuse_rms_norm, fuse_rope, eliminate_dead_code)
+DEFAULT_PASSES = (remove_identities, simplify_arithmetic, recognize_snake, fuse_rms_norm, fuse_rope, fuse_swiglu,
+                  eliminate_dead_code)
 
 
 def run_default_passes(program: ir.Program) -> ir.Program:

@@ -20,6 +20,16 @@ def convert_weights(lowered: Lowered, folder: Path, captured: dict, out: Path, d
                     float_inputs: set[str] = frozenset()) -> None:
     import mlx.core as mx
 
+    old_limit = mx.set_cache_limit(0)  # freed chunks go back to the system, not to MLX's buffer cache
+    try:
+        _convert(lowered, folder, captured, out, dtype, float_inputs)
+    finally:
+        mx.set_cache_limit(old_limit)
+
+
+def _convert(lowered: Lowered, folder: Path, captured: dict, out: Path, dtype: str | None, float_inputs) -> None:
+    import mlx.core as mx
+
     ckpt = Checkpoint(folder)
     names = lowered.program.weight_names()
     quant = _quantized(lowered.program)
@@ -53,6 +63,12 @@ def convert_weights(lowered: Lowered, folder: Path, captured: dict, out: Path, d
                 scales_in, biases_in, bits, gs = quant.weights[inp.name]
                 _write_quantized(writer, inp.target, chunks, mxdt, bits, gs,
                                  quant.target[scales_in], quant.target[biases_in])
+                continue
+            if src is not None and target_dt == src_dtype and inp.name not in lowered.weight_layouts:
+                writer.begin(inp.target, target_dt, ckpt.info(src)[1])  # as stored: copy the bytes
+                for raw in ckpt.raw_chunks(src):
+                    writer.write(raw)
+                writer.end()
                 continue
             first = True
             for c in chunks:

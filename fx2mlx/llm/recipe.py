@@ -51,7 +51,7 @@ def build_meta_model(config):
 
     cls = _model_class(config)
     with torch.device("meta"):
-        model = cls._from_config(config)
+        model = cls._from_config(config) if hasattr(cls, "_from_config") else cls.from_config(config)
     for mod in model.modules():
         metas = [k for k, b in mod._buffers.items() if b is not None and b.is_meta]
         for k in metas:
@@ -61,19 +61,22 @@ def build_meta_model(config):
     return model.eval()
 
 
-def load_model(folder: Path, meta: bool | None = None):
+def load_model(folder: Path, meta: bool | None = None, weights: bool = True):
+    """(the model with its weights, False), or (its config, True) where it is to be built on meta."""
     import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     config = transformers.AutoConfig.from_pretrained(str(folder))
+    if not weights:
+        return config, True
     size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
     if not size:
-        raise SourceError(f"{folder}: no *.safetensors weights")
+        raise SourceError(f"{folder}: no *.safetensors weights (compile_llm(..., weights=False) emits the code only)")
     if meta is None:
         meta = size > META_ABOVE_BYTES
     if meta:
-        return build_meta_model(config), True
+        return config, True  # the model is built on the meta device at capture (2 layers when they fold)
     try:
         model = _model_class(config).from_pretrained(str(folder), use_safetensors=True)
     except Exception as e:
@@ -91,9 +94,50 @@ def capture_llm(model, description: str, example_len: int = 8):
     vocab = getattr(cfg, "vocab_size", 100) or 100
     ids = torch.randint(min(5, vocab - 1), vocab, (1, example_len), generator=torch.Generator().manual_seed(0))
     max_len = max(example_len + 1, int(getattr(cfg, "max_position_embeddings", 4096) or 4096))
-    seq = torch.export.Dim("seq", min=2, max=max_len)
-    return capture(model, (), {"input_ids": ids, "use_cache": False},
-                   dynamic_shapes={"input_ids": {1: seq}, "use_cache": None}, description=description)
+    from ..compiler.errors import CaptureError
+
+    kwargs = {"input_ids": ids, "use_cache": False}
+    try:
+        seq = torch.export.Dim("seq", min=2, max=max_len)
+        return capture(model, (), kwargs, dynamic_shapes={"input_ids": {1: seq}, "use_cache": None},
+                       description=description)
+    except CaptureError as e:  # a model's own guards narrow the range (seen: transformers 5.17): let torch pick it
+        if "Constraints violated" not in str(e) or not hasattr(torch.export.Dim, "DYNAMIC"):
+            raise
+    captured = capture(model, (), kwargs, dynamic_shapes={"input_ids": {1: torch.export.Dim.DYNAMIC}, "use_cache": None},
+                       description=description)
+    tok = next(i for i in captured.program.user_inputs if i.name == "input_ids")
+    if not isinstance(tok.type.shape[1], str):
+        raise CaptureError("torch.export specialised the sequence length; the model cannot take a KV cache")
+    return captured
+
+
+def capture_folded(config, description: str):
+    """Capture a 2-layer copy of the config (on the meta device) and fold it out to every layer
+    (fx2mlx.llm.fold); None where the layers are not all alike."""
+    import copy
+
+    from .fold import NotFoldable, fold_layers
+
+    n = int(getattr(config, "num_hidden_layers", 0) or 0)
+    types = getattr(config, "layer_types", None) or []
+    if n <= 2 or len(set(types)) > 1 or getattr(config, "use_sliding_window", False):
+        return None
+    small = copy.deepcopy(config)
+    small.num_hidden_layers = 2
+    if types:
+        small.layer_types = types[:2]
+    captured = capture_llm(build_meta_model(small), description)
+    lists = [m.path for m in captured.program.modules if m.type.endswith("ModuleList")
+             and {f"{m.path}.0", f"{m.path}.1"} <= {x.path for x in captured.program.modules}
+             and f"{m.path}.2" not in {x.path for x in captured.program.modules}]
+    if len(lists) != 1:
+        return None
+    try:
+        program = fold_layers(captured.program, lists[0], n)
+    except NotFoldable:
+        return None
+    return replace(captured, program=program)
 
 
 def llm_program(captured, *, quantize: int | None = None, group_size: int = 64) -> ir.Program:
@@ -109,8 +153,11 @@ def llm_program(captured, *, quantize: int | None = None, group_size: int = 64) 
 
 def compile_llm(source: str | Path, out_dir: Path, *, dtype: str | None = None, force: bool = False,
                 quantize: int | None = None, group_size: int = 64, meta: bool | None = None,
-                step: Callable[[str], None] = lambda s: None):
-    """Compile a causal-LM directory into out_dir; returns (captured, timings in seconds by phase)."""
+                weights: bool = True, step: Callable[[str], None] = lambda s: None):
+    """Compile a causal-LM directory into out_dir; returns (captured, timings in seconds by phase).
+
+    meta: capture with parameters on the meta device (default: when the checkpoint is over 2 GiB);
+    weights=False: model.py, ir.json and manifest.json only (the folder needs only config.json)."""
     from ..compiler.emit_py import PyEmitter
     from ..compiler.lowering import lower
     from ..compiler.pipeline import DTYPES, _save_inputs, check_out_dir, manifest, staged_output
@@ -122,14 +169,21 @@ def compile_llm(source: str | Path, out_dir: Path, *, dtype: str | None = None, 
     if quantize not in (None, 0, 2, 3, 4, 6, 8):
         raise SourceError(f"--quantize takes 2, 3, 4, 6 or 8 bits, got {quantize}")
     check_out_dir(Path(out_dir), force)
+    if weights and not any(folder.glob("*.safetensors")):
+        weights = False  # a config-only folder: the code alone (parameters on the meta device)
+        step("no *.safetensors: emitting the code only")
     times = {}
     t = time.perf_counter()
     step("loading the model")
-    model, on_meta = load_model(folder, meta)
+    model, on_meta = load_model(folder, meta, weights)
+    config = model if on_meta else model.config
     times["load"] = time.perf_counter() - t
     t = time.perf_counter()
     step("torch.export")
-    captured = capture_llm(model, f"hf:{folder.resolve()}")
+    description = f"hf:{folder.resolve()}"
+    captured = capture_folded(config, description) if on_meta else None
+    if captured is None:
+        captured = capture_llm(build_meta_model(config) if on_meta else model, description)
     times["capture"] = time.perf_counter() - t
     t = time.perf_counter()
     step("lowering")
@@ -143,12 +197,14 @@ def compile_llm(source: str | Path, out_dir: Path, *, dtype: str | None = None, 
     with staged_output(Path(out_dir), force) as tmp:
         (tmp / "model.py").write_text(code)
         (tmp / "ir.json").write_text(lowered.program.to_json())
-        step("converting weights")
-        convert_weights(lowered, folder, captured.weights, tmp / "weights.safetensors", dt, float_inputs=_rope_inputs(program))
+        if weights:
+            step("converting weights")
+            convert_weights(lowered, folder, captured.weights, tmp / "weights.safetensors", dt,
+                            float_inputs=_rope_inputs(program))
         if not on_meta:
             _save_inputs(tmp / "inputs.safetensors", captured)
         info = manifest(captured, lowered, dtype)
-        info["llm"] = generation_info(model.config, program, quantize, group_size)
+        info["llm"] = generation_info(config, program, quantize, group_size)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=1))
         for name in TOKENIZER_FILES:
             if (folder / name).is_file():

@@ -22,7 +22,7 @@ _DT = {"F64": (np.float64, 8), "F32": (np.float32, 4), "F16": (np.float16, 2), "
 TORCH_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
                "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "U32": "uint32", "BOOL": "bool"}
 ST_NAMES = {v: k for k, v in TORCH_NAMES.items()}
-CHUNK_BYTES = 64 << 20
+CHUNK_BYTES = 16 << 20
 
 
 def read_header(path: Path) -> tuple[dict, int]:
@@ -50,6 +50,15 @@ class Checkpoint:
     def info(self, name: str) -> tuple[str, tuple]:
         _, info, _ = self.where[name]
         return TORCH_NAMES[info["dtype"]], tuple(info["shape"])
+
+    def raw_chunks(self, name: str):
+        """Yield the tensor's bytes as stored, CHUNK_BYTES at a time."""
+        shard, info, base = self.where[name]
+        start, end = info["data_offsets"]
+        with open(shard, "rb") as f:
+            f.seek(base + start)
+            for pos in range(start, end, CHUNK_BYTES):
+                yield f.read(min(CHUNK_BYTES, end - pos))
 
     def chunks(self, name: str, rows_per_chunk: int | None = None):
         """Yield the tensor as float32/native numpy arrays of consecutive rows (bf16 -> float32)."""
@@ -89,8 +98,8 @@ class Writer:
         self.current = (name, dtype, tuple(int(s) for s in shape), self.pos)
 
     def write(self, array) -> None:
-        """Append rows of the current tensor: a numpy array or an mx.array (bfloat16 included)."""
-        self.f.write(to_bytes(array))
+        """Append rows of the current tensor: bytes, a numpy array or an mx.array (bfloat16 included)."""
+        self.f.write(array if isinstance(array, bytes) else to_bytes(array))
         self.pos = self.f.tell()
 
     def end(self) -> None:

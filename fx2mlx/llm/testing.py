@@ -38,9 +38,10 @@ def config(family: str, **overrides):
     return cls(**kw)
 
 
-def save_model(cfg, folder: Path, *, seed: int = 0, dtype=None, max_shard_size=None) -> Path:
-    """A random-weight model of this config saved with save_pretrained (weights scaled up a little so
-    that greedy decoding does not settle on one token)."""
+def save_model(cfg, folder: Path, *, seed: int = 0, dtype=None, max_shard_size=None, min_shard_bytes=None) -> Path:
+    """A random-weight model of this config saved with save_pretrained; with min_shard_bytes, as
+    safetensors shards of at least that size each (+ model.safetensors.index.json), the last one
+    taking the remainder."""
     import torch
     import transformers
 
@@ -49,9 +50,41 @@ def save_model(cfg, folder: Path, *, seed: int = 0, dtype=None, max_shard_size=N
     model = getattr(transformers, cfg.architectures[0])(cfg).eval()
     if dtype is not None:
         model = model.to(dtype)
+    if min_shard_bytes:
+        return _save_shards(model, Path(folder), min_shard_bytes)
     kw = {"max_shard_size": max_shard_size} if max_shard_size else {}
     model.save_pretrained(str(folder), safe_serialization=True, **kw)
     return Path(folder)
+
+
+def _save_shards(model, folder: Path, min_bytes: int) -> Path:
+    import json
+
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.config.save_pretrained(str(folder))
+    state = {k: v.contiguous() for k, v in model.state_dict().items()
+             if not (model.config.tie_word_embeddings and k == "lm_head.weight")}
+    groups, cur, size = [], {}, 0
+    for k, v in state.items():
+        cur[k] = v
+        size += v.numel() * v.element_size()
+        if size >= min_bytes:
+            groups.append(cur)
+            cur, size = {}, 0
+    if cur:
+        if groups:
+            groups[-1].update(cur)
+        else:
+            groups.append(cur)
+    weight_map = {}
+    for i, g in enumerate(groups):
+        name = f"model-{i + 1:05d}-of-{len(groups):05d}.safetensors"
+        save_file(g, str(folder / name), metadata={"format": "pt"})
+        weight_map.update({k: name for k in g})
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return folder
 
 
 def _arch(cfg) -> str:
@@ -71,3 +104,46 @@ def save_tokenizer(folder: Path, vocab_size: int = 256) -> None:
             "MLX runs compiled PyTorch models."] * 4
     tok.train_from_iterator(text, trainer)
     tok.save(str(Path(folder) / "tokenizer.json"))
+
+
+def _status_kb(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def sharded_conversion_check(src: Path, out: Path) -> dict:
+    """Compile a sharded checkpoint (parameters on meta) and measure the weight conversion's peak RSS
+    growth over the RSS it started from, against the largest shard (Linux: VmHWM reset via clear_refs)."""
+    import time
+
+    from . import recipe
+    from .convert import convert_weights
+
+    shards = sorted(Path(src).glob("*.safetensors"))
+    largest = max(p.stat().st_size for p in shards)
+    measured = {}
+
+    def measured_convert(*args, **kwargs):
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak resident set size (VmHWM) to the current one
+        base = _status_kb("VmRSS") * 1024
+        t = time.perf_counter()
+        convert_weights(*args, **kwargs)
+        measured.update(seconds=time.perf_counter() - t, baseline=base, peak=_status_kb("VmHWM") * 1024)
+
+    original = recipe.convert_weights if hasattr(recipe, "convert_weights") else None
+    import fx2mlx.llm.convert as conv_mod
+
+    saved = conv_mod.convert_weights
+    conv_mod.convert_weights = measured_convert
+    try:
+        recipe.compile_llm(src, out, meta=True, force=True)
+    finally:
+        conv_mod.convert_weights = saved
+        if original is not None:
+            recipe.convert_weights = original
+    growth = measured["peak"] - measured["baseline"]
+    return {"shards": len(shards), "largest_shard": largest, "total": sum(p.stat().st_size for p in shards),
+            "rss_growth": growth, "ratio": growth / largest, "seconds": measured["seconds"]}

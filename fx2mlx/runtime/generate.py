@@ -16,6 +16,19 @@ def _last_logits(out):
     return out[:, -1, :]
 
 
+_STREAMS = {}
+
+
+def generation_stream():
+    """One generation stream per device, made once: a new stream per call would start cold each time
+    (the CUDA backend keeps its per-stream graph caches)."""
+    device = mx.default_device()
+    key = str(device)
+    if key not in _STREAMS:
+        _STREAMS[key] = mx.new_stream(device)
+    return _STREAMS[key]
+
+
 def generate_tokens(step, prompt, max_tokens, sampler, eos_ids=(), prefill_step=2048):
     """Yield up to max_tokens token ids (Python ints) after `prompt` (1-D mx.array of ids).
 
@@ -24,7 +37,7 @@ def generate_tokens(step, prompt, max_tokens, sampler, eos_ids=(), prefill_step=
     """
     if max_tokens <= 0:
         return
-    stream = mx.new_stream(mx.default_device())
+    stream = generation_stream()
     prompt = prompt.reshape(-1)
     with mx.stream(stream):
         while prompt.shape[0] > prefill_step:  # long prompts: fill the cache in chunks
