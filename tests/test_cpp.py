@@ -190,3 +190,31 @@ def test_cli_compile_target_cpp_and_bench(tmp_path):
     r = run(exe, "--out", str(tmp_path / "o.safetensors"), "--bench", "3", "--warmup", "1")
     assert r.stdout.count("run ") == 3 and "mean" in r.stdout
     assert main(["compile", f"{zoo}:mlp", "-o", str(tmp_path / "x"), "--target", "rust"]) != 0
+
+
+def test_tiny_llama_greedy_tokens_equal_python(tmp_path):
+    """A decoder LLM compiled with a KV cache (fx2mlx.llm): the C++ `generate` program's greedy tokens
+    equal the Python generated model's, and `model` (no cache) matches its logits."""
+    import mlx.core as mx
+
+    from fx2mlx.cli import main
+    from fx2mlx.cpp.build import build, run
+    from fx2mlx.llm import load_llm
+    from fx2mlx.llm.testing import config, save_model
+
+    src = save_model(config("llama"), tmp_path / "llama")
+    out = tmp_path / "out"
+    assert main(["compile", str(src), "-o", str(out), "--target", "cpp"]) == 0
+    assert (out / "cpp" / "generate.cpp").is_file()
+    build(out, jobs=2)
+    prompt = [1, 5, 9, 20, 7]
+    r = run(out / "cpp" / "build" / "generate", "--prompt-ids", ",".join(map(str, prompt)), "--max-tokens", "24",
+            "--ignore-eos")
+    cpp_tokens = [int(t) for t in r.stdout.strip().split(",")]
+    lm = load_llm(out)
+    assert cpp_tokens == lm.generate(prompt, max_tokens=24, stop_at_eos=False)
+    assert len(set(cpp_tokens)) > 1
+    run(out / "cpp" / "build" / "model", "--out", str(tmp_path / "o.safetensors"), "--quiet")
+    logits = np.array(mx.load(str(tmp_path / "o.safetensors"))["output_0"])
+    ids = mx.load(str(out / "inputs.safetensors"))["input_0"]
+    assert max_abs_diff(np.array(lm.model(ids)["logits"]), logits) <= PY_ATOL

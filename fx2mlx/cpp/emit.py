@@ -36,8 +36,9 @@ inline int long mutable namespace new noexcept not not_eq nullptr operator or or
 register reinterpret_cast requires return short signed sizeof static static_assert static_cast struct switch
 template this thread_local throw true try typedef typeid typename union unsigned using virtual void volatile
 wchar_t while xor xor_eq""".split())
+CACHE = "cache"  # the KV-cache user input of compiled decoders (compiler/fusion.py)
 RESERVED = CPP_KEYWORDS | {"W", "inputs", "dump", "mx", "fx", "std", "model", "forward", "main", "Values",
-                           "INFINITY", "NAN", "assert", "errno"}
+                           "INFINITY", "NAN", "assert", "errno", CACHE}
 
 
 def search_path(templates: str | Path | None = None) -> list[str]:
@@ -61,7 +62,7 @@ def _cpp_dtype(dt: str) -> str:
 
 class CppEmitter:
     def __init__(self, lowered: Lowered, *, source: str = "", dtype: str | None = None, program: str = "model",
-                 compile_default: bool = True, templates: str | Path | None = None):
+                 compile_default: bool = True, templates: str | Path | None = None, llm: dict | None = None):
         self.lowered = lowered
         self.program = lowered.program
         self.source = source
@@ -69,6 +70,7 @@ class CppEmitter:
         self.name = program
         self.compile_default = compile_default
         self.templates = templates
+        self.llm = llm or {}  # manifest["llm"] of a compiled decoder (eos ids for the generation program)
 
     # -- the graph ------------------------------------------------------------------------------------
     def graph(self) -> dict:
@@ -92,9 +94,17 @@ class CppEmitter:
         referenced = {r.name for n in prog.nodes for r in n.refs()}
         referenced |= {r.name for o in prog.outputs for r in ir.iter_refs(o)}
         prologue = []
-        for idx, i in enumerate(prog.user_inputs):
+        idx = 0
+        for i in prog.user_inputs:
+            if i.type is None:  # the KV cache of a compiled decoder (compiler/fusion.add_kv_cache): a parameter
+                if i.name != CACHE:
+                    raise LoweringError(f"user input {i.name!r} is not a tensor: the C++ emitter only knows the KV "
+                                        f"cache ({CACHE!r})")
+                names[i.name] = CACHE
+                continue
             names[i.name] = fresh(i.name)
             prologue.append(f"const mx::array& {names[i.name]} = inputs[{idx}];")
+            idx += 1
         for i in prog.weight_inputs:
             if i.name in referenced:
                 names[i.name] = fresh(i.name)
@@ -144,7 +154,11 @@ class CppEmitter:
     # -- specs ----------------------------------------------------------------------------------------
     def input_specs(self) -> list[dict]:
         return [{"name": i.name, "shape": [d if isinstance(d, int) else -1 for d in i.type.shape],
-                 "dtype": _cpp_dtype(i.type.dtype)} for i in self.program.user_inputs]
+                 "dtype": _cpp_dtype(i.type.dtype)} for i in self.program.user_inputs if i.type is not None]
+
+    @property
+    def has_cache(self) -> bool:
+        return any(i.name == CACHE and i.type is None for i in self.program.user_inputs)
 
     def weight_specs(self) -> list[dict]:
         from ..compiler.emit_py import weight_shapes
@@ -153,7 +167,7 @@ class CppEmitter:
                 for name, (shape, dt) in weight_shapes(self.lowered, self.dtype).items()]
 
     # -- files ----------------------------------------------------------------------------------------
-    def render(self, extra_programs: list[dict] | None = None) -> dict[str, str]:
+    def render(self) -> dict[str, str]:
         env = template_env(self.templates)
         _overrides.set_search_path(search_path(self.templates))
         try:
@@ -161,17 +175,23 @@ class CppEmitter:
         finally:
             _overrides.set_search_path(search_path(None))
         root_type = dict((m.path, m.type) for m in self.program.modules).get("", "model")
-        common = {"source": self.source, "program": self.name}
-        return {
+        common = {"source": self.source, "program": self.name, "has_cache": self.has_cache}
+        extra_programs = []
+        files = {}
+        if self.has_cache:  # a decoder LLM: the greedy-generation program too
+            eos = [i for i in (self.llm.get("eos_token_id") or []) if i is not None]
+            files["generate.cpp"] = env.get_template("generate.cpp.j2").render(**common, eos=eos)
+            extra_programs.append({"name": "generate", "source": "generate.cpp"})
+        files.update({
             "model.h": env.get_template("model.h.j2").render(
                 **common, root_type=root_type, inputs=self.input_specs(), weights=self.weight_specs(),
                 outputs=g["outputs"]),
             "model.cpp": env.get_template("model.cpp.j2").render(**common, **g),
             "main.cpp": env.get_template("main.cpp.j2").render(**common, compile=self.compile_default),
-            "CMakeLists.txt": env.get_template("CMakeLists.txt.j2").render(
-                **common, extra_programs=extra_programs or []),
+            "CMakeLists.txt": env.get_template("CMakeLists.txt.j2").render(**common, extra_programs=extra_programs),
             "fx2mlx_runtime.h": RUNTIME_HEADER.read_text(),
-        }
+        })
+        return files
 
 
 def _block(path: str) -> str:
@@ -198,11 +218,9 @@ def _module_runs(nodes) -> list[list[ir.Node]]:
 
 
 def write_cpp(out_dir: Path, lowered: Lowered, *, source: str = "", dtype: str | None = None,
-              templates: str | Path | None = None, extra: dict[str, str] | None = None,
-              extra_programs: list[dict] | None = None) -> Path:
+              templates: str | Path | None = None, llm: dict | None = None) -> Path:
     """Write OUT/cpp/ (a file is rewritten only when its text changed, so rebuilds stay incremental)."""
-    files = CppEmitter(lowered, source=source, dtype=dtype, templates=templates).render(extra_programs)
-    files.update(extra or {})
+    files = CppEmitter(lowered, source=source, dtype=dtype, templates=templates, llm=llm).render()
     cpp = Path(out_dir) / "cpp"
     cpp.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -228,4 +246,4 @@ def regen(out_dir: Path, *, templates: str | Path | None = None) -> Path:
     """Re-render OUT/cpp/ from OUT/ir.json and the current templates and op tables."""
     lowered, manifest = load_output(out_dir)
     return write_cpp(out_dir, lowered, source=manifest.get("source", str(out_dir)), dtype=manifest.get("dtype"),
-                     templates=templates)
+                     templates=templates, llm=manifest.get("llm"))

@@ -13,6 +13,7 @@ import jinja2
 
 from ..compiler import ir
 from ..compiler.forms import HELPERS, cpp_code
+from ..compiler import fusion as _fusion  # noqa: F401  (registers the transformer pseudo-ops)
 from ..compiler.overrides import OVERRIDES, cpp_form
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "cpp"
@@ -43,3 +44,7 @@ def _register(target: str, name: str) -> None:
 _register("aten.lstm.input", "lstm")
 _register("aten.gru.input", "gru")
 _register("fx2mlx.snake1d.default", "snake1d")
+# transformer pseudo-ops (compiler/fusion.py: RMSNorm, RoPE, KV cache)
+for _name in ("rms_norm", "swiglu", "rope_freqs", "rope", "kv_attention", "cache_entry", "cache_offset",
+              "arange_offset"):
+    _register(f"fx2mlx.{_name}.default", _name)

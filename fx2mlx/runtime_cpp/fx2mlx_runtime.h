@@ -9,12 +9,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <deque>
 #include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <mlx/mlx.h>
@@ -138,6 +141,14 @@ inline mx::array hardswish(const mx::array& x) {
 }
 inline mx::array hardsigmoid(const mx::array& x) {  // relu6(x + 3) / 6
   return fx::div(mx::minimum(mx::maximum(fx::add(x, 3), fx::scalar(0, x)), fx::scalar(6.0, x)), 6);
+}
+// silu(gate) * x (the gated MLP of Llama-style blocks), one compiled kernel (fx2mlx/runtime/activations.py).
+inline std::vector<mx::array> swiglu_impl(const std::vector<mx::array>& in) {
+  return {mx::multiply(fx::silu(in[0]), in[1])};
+}
+inline mx::array swiglu(const mx::array& gate, const mx::array& x) {
+  static auto compiled = mx::compile(swiglu_impl, /*shapeless=*/true);
+  return compiled({gate, x})[0];
 }
 template <Number T>
 mx::array leaky_relu(const mx::array& x, T negative_slope) { return mx::maximum(fx::mul(negative_slope, x), x); }
@@ -548,6 +559,72 @@ inline mx::array attention_bool_mask(const mx::array& q, const mx::array& k, con
                                      const mx::array& mask) {
   auto out = fx::sdpa(q, k, v, scale, mask);
   return mx::where(mx::any(mask, std::vector<int>{-1}, true), out, mx::zeros({}, out.dtype()));
+}
+
+// ---- KV cache (fx2mlx/runtime/kv_cache.py) --------------------------------------------------------
+// Keys and values (B, heads, positions, head_dim) in buffers that grow in steps of 256 positions.
+struct KVCache {
+  static constexpr int step = 256;
+  std::optional<mx::array> keys, values;
+  int offset = 0;
+
+  std::pair<mx::array, mx::array> update_and_fetch(const mx::array& k, const mx::array& v) {
+    const int prev = offset, n = k.shape(2);
+    if (!keys || prev + n > keys->shape(2)) {
+      const int steps = (step + n - 1) / step;
+      auto new_k = mx::zeros({k.shape(0), k.shape(1), steps * step, k.shape(3)}, k.dtype());
+      auto new_v = mx::zeros({v.shape(0), v.shape(1), steps * step, v.shape(3)}, v.dtype());
+      if (keys) {
+        if (prev % step != 0) {
+          keys = fx::slice(*keys, 2, 0, prev, 1);
+          values = fx::slice(*values, 2, 0, prev, 1);
+        }
+        keys = mx::concatenate({*keys, new_k}, 2);
+        values = mx::concatenate({*values, new_v}, 2);
+      } else {
+        keys = new_k;
+        values = new_v;
+      }
+    }
+    offset += n;
+    keys = mx::slice_update(*keys, k, mx::Shape{0, 0, prev, 0}, mx::Shape{k.shape(0), k.shape(1), offset, k.shape(3)});
+    values = mx::slice_update(*values, v, mx::Shape{0, 0, prev, 0}, mx::Shape{v.shape(0), v.shape(1), offset, v.shape(3)});
+    return {fx::slice(*keys, 2, 0, offset, 1), fx::slice(*values, 2, 0, offset, 1)};
+  }
+};
+using Cache = std::deque<KVCache>;  // one per attention site; a deque keeps entries in place as it grows
+
+// The cache of attention site `index` (created on first use), or nullptr without a cache.
+inline KVCache* cache_entry(Cache* cache, int index) {
+  if (!cache) return nullptr;
+  while (static_cast<int>(cache->size()) <= index) cache->emplace_back();
+  return &(*cache)[index];
+}
+
+inline int cache_offset(const Cache* cache) { return cache && !cache->empty() ? cache->front().offset : 0; }
+
+// Boolean (n, total) mask: query i (at position total - n + i) sees keys in (pos - window, pos].
+inline mx::array sliding_window_mask(int n, int total, int window) {
+  auto q = mx::expand_dims(mx::arange(total - n, total), 1);
+  auto k = mx::expand_dims(mx::arange(total), 0);
+  return mx::logical_and(mx::less_equal(k, q), mx::greater(k, mx::subtract(q, mx::array(window))));
+}
+
+// Causal self-attention over a KV cache: q (B, Hq, n, D); k, v (B, Hkv, n, D) for the n new positions.
+inline mx::array kv_attention(const mx::array& q, mx::array k, mx::array v, KVCache* cache, double scale,
+                              std::optional<int64_t> window = std::nullopt) {
+  if (cache) std::tie(k, v) = cache->update_and_fetch(k, v);
+  const int n = q.shape(2), total = k.shape(2);
+  if (window && total > *window) {
+    const int w = static_cast<int>(*window);
+    if (n == 1) {
+      k = fx::slice(k, 2, total - w, total, 1);
+      v = fx::slice(v, 2, total - w, total, 1);
+      return fx::sdpa(q, k, v, scale);
+    }
+    return fx::sdpa(q, k, v, scale, fx::sliding_window_mask(n, total, w));
+  }
+  return n > 1 ? fx::sdpa(q, k, v, scale, std::string("causal")) : fx::sdpa(q, k, v, scale);
 }
 
 // ---- recurrent layers (fx2mlx/runtime/rnn.py) -----------------------------------------------------
