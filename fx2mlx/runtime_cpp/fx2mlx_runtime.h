@@ -139,8 +139,8 @@ inline mx::array hardswish(const mx::array& x) {
   auto max_x_3 = mx::maximum(fx::add(x, 3), fx::scalar(0, x));
   return fx::div(fx::mul(x, mx::minimum(max_x_3, fx::scalar(6, x))), 6);
 }
-inline mx::array hardsigmoid(const mx::array& x) {  // relu6(x + 3) / 6
-  return fx::div(mx::minimum(mx::maximum(fx::add(x, 3), fx::scalar(0, x)), fx::scalar(6.0, x)), 6);
+inline mx::array hardsigmoid(const mx::array& x) {  // clip(x / 6 + 0.5, 0, 1)
+  return fx::clip(fx::add(fx::div(x, 6), 0.5), 0, 1);
 }
 // silu(gate) * x (the gated MLP of Llama-style blocks), one compiled kernel (fx2mlx/runtime/activations.py).
 inline std::vector<mx::array> swiglu_impl(const std::vector<mx::array>& in) {
@@ -181,6 +181,13 @@ inline int rank(const mx::array& x) { return static_cast<int>(x.ndim()); }
 inline int axis(int64_t d, int rank) { return static_cast<int>(d < 0 ? d + rank : d); }
 
 inline mx::Shape shape_of(const std::vector<int64_t>& s) { return mx::Shape(s.begin(), s.end()); }
+
+// The stride of dim `d` of a row-contiguous array (aten.sym_stride): MLX arrays are row-contiguous.
+inline int64_t contiguous_stride(const mx::array& x, int d) {
+  int64_t s = 1;
+  for (int i = d + 1; i < rank(x); i++) s *= x.shape(i);
+  return s;
+}
 
 // aten.expand: -1 keeps the input's size.
 inline mx::array expand(const mx::array& x, const std::vector<int64_t>& size) {
@@ -415,6 +422,91 @@ inline mx::array batch_norm(const mx::array& x, const OptArray& weight, const Op
   return y;
 }
 
+// ---- normalisations returning their statistics (fx2mlx/runtime/norms.py) --------------------------
+// (mean, rstd) over axes in float32 (PyTorch's accumulation type for half inputs), keepdims.
+inline std::pair<mx::array, mx::array> norm_stats(const mx::array& x, const std::vector<int>& axes, double eps) {
+  auto xf = (x.dtype() == mx::float16 || x.dtype() == mx::bfloat16) ? mx::astype(x, mx::float32) : x;
+  return {mx::mean(xf, axes, true), mx::rsqrt(fx::add(mx::var(xf, axes, true), eps))};
+}
+
+inline mx::array norm_affine(mx::array y, const OptArray& weight, const OptArray& bias, const mx::array& x) {
+  const auto shape = fx::channel_shape(x);
+  if (weight) y = mx::multiply(y, mx::reshape(*weight, shape));
+  if (bias) y = mx::add(y, mx::reshape(*bias, shape));
+  return y;
+}
+
+// aten.native_layer_norm -> {out, mean, rstd}; mean and rstd keep the normalised axes as size 1.
+inline Tuple native_layer_norm(const mx::array& x, const std::vector<int64_t>& normalized_shape,
+                               const OptArray& weight, const OptArray& bias, double eps) {
+  const int k = static_cast<int>(normalized_shape.size());
+  std::vector<int> axes;
+  for (int i = rank(x) - k; i < rank(x); i++) axes.push_back(i);
+  auto [mean, rstd] = fx::norm_stats(x, axes, eps);
+  mx::array out = x;
+  if (k == 1) {
+    out = mx::fast::layer_norm(x, weight, bias, static_cast<float>(eps));
+  } else {
+    out = mx::astype(mx::multiply(mx::subtract(x, mean), rstd), x.dtype());
+    if (weight) out = mx::multiply(out, *weight);
+    if (bias) out = mx::add(out, *bias);
+  }
+  return {out, mx::astype(mean, x.dtype()), mx::astype(rstd, x.dtype())};
+}
+
+// aten.native_group_norm -> {out, mean (N, G), rstd (N, G)}.
+inline Tuple native_group_norm(const mx::array& x, const OptArray& weight, const OptArray& bias, int64_t n, int64_t,
+                               int64_t, int64_t group, double eps) {
+  auto g = mx::reshape(x, {static_cast<int>(n), static_cast<int>(group), -1});
+  auto [mean, rstd] = fx::norm_stats(g, {2}, eps);
+  auto y = mx::astype(mx::reshape(mx::multiply(mx::subtract(g, mean), rstd), x.shape()), x.dtype());
+  const mx::Shape ng{static_cast<int>(n), static_cast<int>(group)};
+  return {fx::norm_affine(y, weight, bias, x), mx::astype(mx::reshape(mean, ng), x.dtype()),
+          mx::astype(mx::reshape(rstd, ng), x.dtype())};
+}
+
+// Batch norm with the batch's statistics (training mode) -> {out, mean (C,), rstd (C,)}.
+inline Tuple batch_norm_batch_stats(const mx::array& x, const OptArray& weight, const OptArray& bias, double eps) {
+  std::vector<int> axes{0};
+  for (int i = 2; i < rank(x); i++) axes.push_back(i);
+  auto [mean, rstd] = fx::norm_stats(x, axes, eps);
+  auto y = mx::astype(mx::multiply(mx::subtract(x, mean), rstd), x.dtype());
+  return {fx::norm_affine(y, weight, bias, x), mx::reshape(mean, {-1}), mx::reshape(rstd, {-1})};
+}
+
+inline mx::array batch_norm_running_stats(const mx::array& x, const OptArray& weight, const OptArray& bias,
+                                          const mx::array& running_mean, const mx::array& running_var, double eps) {
+  const auto shape = fx::channel_shape(x);
+  auto y = mx::multiply(mx::subtract(x, mx::reshape(running_mean, shape)),
+                        mx::rsqrt(fx::add(mx::reshape(running_var, shape), eps)));
+  return fx::norm_affine(mx::astype(y, x.dtype()), weight, bias, x);
+}
+
+// aten._native_batch_norm_legit(.no_stats) -> {out, save_mean, save_rstd}.
+inline Tuple native_batch_norm_legit(const mx::array& x, const OptArray& weight, const OptArray& bias,
+                                     const OptArray& running_mean, const OptArray& running_var, bool training,
+                                     double eps) {
+  if (training || !running_mean) return fx::batch_norm_batch_stats(x, weight, bias, eps);
+  auto empty = mx::zeros({0}, x.dtype());
+  return {fx::batch_norm_running_stats(x, weight, bias, *running_mean, *running_var, eps), empty, empty};
+}
+
+// aten.instance_norm: statistics per (sample, channel) over the spatial axes.
+inline mx::array instance_norm(const mx::array& x, const OptArray& weight, const OptArray& bias,
+                               const OptArray& running_mean, const OptArray& running_var, bool use_input_stats,
+                               double eps) {
+  if (!use_input_stats) return fx::batch_norm_running_stats(x, weight, bias, *running_mean, *running_var, eps);
+  std::vector<int> axes;
+  for (int i = 2; i < rank(x); i++) axes.push_back(i);
+  auto [mean, rstd] = fx::norm_stats(x, axes, eps);
+  return fx::norm_affine(mx::astype(mx::multiply(mx::subtract(x, mean), rstd), x.dtype()), weight, bias, x);
+}
+
+inline Tuple concat(Tuple a, const Tuple& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 // torch._weight_norm: v * g / ||v|| (norm over every axis but `dim`); returns {w, norm}.
 inline Tuple weight_norm(const mx::array& v, const mx::array& g, std::optional<int64_t> dim) {
   mx::array norm = v;
@@ -529,7 +621,7 @@ inline mx::array adaptive_avg_pool(mx::array x, const std::vector<std::optional<
     } else {
       Tuple parts;
       for (int j = 0; j < o; j++) {
-        const int a = (j * size) / o, b = -((-(j + 1) * size) / o);
+        const int a = (j * size) / o, b = ((j + 1) * size + o - 1) / o;  // [floor(j*S/O), ceil((j+1)*S/O))
         mx::Shape lo(rank(x), 0), hi = x.shape();
         lo[ax] = a;
         hi[ax] = b;
