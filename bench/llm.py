@@ -147,6 +147,7 @@ def main(argv=None) -> int:
     p.add_argument("--meta", choices=["auto", "yes", "no"], default="auto",
                    help="capture with parameters on the meta device (auto: checkpoints over 2 GiB)")
     p.add_argument("--json", type=Path, help="also write the numbers here")
+    p.add_argument("--work", type=Path, help="folder for the model and the compiled output (default: a temp dir)")
     args = p.parse_args(argv)
 
     print(f"BLAS: {blas.use_optimized_blas() or 'the mlx wheel reference BLAS'}")
@@ -156,7 +157,7 @@ def main(argv=None) -> int:
     from fx2mlx.llm.recipe import compile_llm
 
     torch.set_num_threads(torch.get_num_threads())
-    work = Path(tempfile.mkdtemp(prefix="fx2mlx-bench-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="fx2mlx-bench-"))
     model_dir = args.model or make_model(args.shape, args.dtype, work / "hf")
     t = time.perf_counter()
     meta = {"auto": None, "yes": True, "no": False}[args.meta]
@@ -171,7 +172,8 @@ def main(argv=None) -> int:
     if not args.skip_hf:
         runners["hf-eager"] = bench_hf(model_dir, prompt, args.new, args.device, args.dtype)
     rows = interleaved(runners, args.runs)
-    print(f"\n{args.shape} {args.dtype}, batch 1, prompt {args.prompt}, {args.new} new tokens (best of {args.runs})")
+    what = f"{args.model.name} (" + str(cfg.get("num_hidden_layers")) + " layers)" if args.model else args.shape
+    print(f"\n{what} {args.dtype}, batch 1, prompt {args.prompt}, {args.new} new tokens (best of {args.runs})")
     print(f"{'':10s} {'prefill tok/s':>14s} {'decode tok/s':>13s}")
     for k, (pf, dc, _) in rows.items():
         print(f"{k:10s} {pf:14.1f} {dc:13.1f}")
@@ -180,6 +182,7 @@ def main(argv=None) -> int:
         if k != "fx2mlx":
             print(f"fx2mlx / {k}: prefill {ours[0] / rows[k][0]:.2f}x, decode {ours[1] / rows[k][1]:.2f}x")
     same = ours[2] == rows["mlx-lm"][2]
+    # (mlx-lm's sampler sees log-probabilities: in bfloat16 their rounding breaks near-ties differently)
     print(f"greedy tokens equal to mlx-lm: {same}" + ("" if "hf-eager" not in rows else
                                                      f"; to HF: {ours[2] == rows['hf-eager'][2]}"))
     if args.json:

@@ -86,3 +86,34 @@ def test_kv_cache_pass_checks_the_mask_by_evaluating_it():
 def test_fuse_rms_norm_is_idempotent():
     p = run_default_passes(capture(_RMS().eval(), (torch.randn(1, 3, 16),), {}).program)
     assert fuse_rms_norm(p) == p
+
+
+def test_rope_in_matmul_form_is_fused(tmp_path, monkeypatch):
+    """transformers 5.17 computes RoPE frequencies as inv_freq[None, :, None] @ positions[:, None, :]."""
+    import mlx.core as mx
+    import numpy as np
+    import transformers.models.llama.modeling_llama as L
+
+    from fx2mlx.llm import load_llm
+    from fx2mlx.llm.recipe import compile_llm
+    from fx2mlx.llm.testing import config, save_model
+
+    def forward(self, x, position_ids):
+        inv = self.inv_freq[None, :, None].float().expand(position_ids.shape[0], -1, 1)
+        freqs = (inv @ position_ids[:, None, :].float()).transpose(1, 2)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return (emb.cos() * self.attention_scaling).to(x.dtype), (emb.sin() * self.attention_scaling).to(x.dtype)
+
+    monkeypatch.setattr(L.LlamaRotaryEmbedding, "forward", forward)
+    save_model(config("llama", initializer_range=0.1), tmp_path / "hf")
+    compile_llm(tmp_path / "hf", tmp_path / "out")
+    code = (tmp_path / "out" / "model.py").read_text()
+    assert code.count("mx.fast.rope(") == 2 and "mx.cos(" not in code
+    ids = list(range(3, 23))
+    with torch.no_grad():
+        ref = L.LlamaForCausalLM.from_pretrained(str(tmp_path / "hf")).eval()(torch.tensor([ids])).logits.numpy()
+    cache = []
+    model = load_llm(tmp_path / "out").model
+    out = np.concatenate([np.array(model(mx.array([ids[:12]]), cache=cache)["logits"])] +
+                         [np.array(model(mx.array([[t]]), cache=cache)["logits"]) for t in ids[12:]], axis=1)
+    np.testing.assert_allclose(out, ref, atol=1e-4)

@@ -168,9 +168,25 @@ def swiglu(node: ir.Node, a: dict) -> str:
 # --------------------------------------------------------------------------------------------------
 # RoPE (rotate-half form)
 # --------------------------------------------------------------------------------------------------
+def _full_slice(g: _Graph, n: ir.Node | None) -> bool:
+    """x[:, :] along one dim (older torch.export keeps these for `x[:, None]` indexing)."""
+    if n is None or n.target != "aten.slice.Tensor" or n.arg("step") != 1 or n.arg("start") not in (0, None):
+        return False
+    t = g.type(n.arg("self"))
+    end = n.arg("end")
+    return end in (None, MAX_INT) or (isinstance(t, ir.TensorType) and t.shape[n.arg("dim")] == end)
+
+
+def _skip_slices(g: _Graph, v):
+    while _full_slice(g, g.node(v)):
+        v = g.node(v).arg("self")
+    return v
+
+
 def _strip(g: _Graph, v, targets=("aten._to_copy.default", "aten.unsqueeze.default", "aten.expand.default")):
-    """Follow unsqueeze/expand/dtype casts up to the source value."""
+    """Follow unsqueeze/expand/dtype casts/full slices up to the source value."""
     while True:
+        v = _skip_slices(g, v)
         n = g.node(v, *targets)
         if n is None:
             return v
@@ -216,7 +232,17 @@ def _rope_freqs(g: _Graph, e):
     if cat is None or len(cat.arg("tensors")) != 2 or cat.arg("tensors")[0] != cat.arg("tensors")[1] \
             or cat.arg("dim") not in (-1, 2):
         return None
-    f = g.node(cat.arg("tensors")[0], "aten.mul.Tensor")
+    f = g.node(cat.arg("tensors")[0], "aten.mul.Tensor", "aten.transpose.int")
+    if f is not None and f.target == "aten.transpose.int":  # (inv_freq[None, :, None] @ pos[:, None, :]).T
+        mm = g.node(f.arg("self"), "aten.matmul.default", "aten.bmm.default")
+        if mm is None or sorted((f.arg("dim0") % 3, f.arg("dim1") % 3)) != [1, 2]:
+            return None
+        inv, p = _strip(g, mm.arg("self")), mm.arg("mat2" if mm.target == "aten.bmm.default" else "other")
+        it = g.type(inv)
+        if not (isinstance(inv, ir.Ref) and inv.name in g.inputs and isinstance(it, ir.TensorType) and it.rank == 1):
+            return None
+        off = _positions(g, p)
+        return (inv, off) if off is not None else None
     if f is None:
         return None
     for p, inv in _commuted(f):
@@ -326,11 +352,13 @@ CACHE_INPUT = "cache"
 def _strip_repeat_kv(g: _Graph, v):
     """k for v = reshape(expand(k[:, :, None], (B, Hkv, rep, n, D)), (B, Hkv * rep, n, D)) (repeat_kv)."""
     r = g.node(v, "aten._unsafe_view.default", "aten.view.default", "aten.reshape.default")
-    e = r and g.node(r.arg("self"), "aten.expand.default")
-    u = e and g.node(e.arg("self"), "aten.unsqueeze.default")
-    if u is None or u.arg("dim") != 2 or g.type(u.arg("self")).rank != 4:
+    e = r and g.node(_skip_slices(g, r.arg("self")), "aten.expand.default")
+    u = e and g.node(_skip_slices(g, e.arg("self")), "aten.unsqueeze.default")
+    if u is None or u.arg("dim") != 2:
         return v
-    return u.arg("self")
+    base = _skip_slices(g, u.arg("self"))
+    t = g.type(base)
+    return base if isinstance(t, ir.TensorType) and t.rank == 4 else v
 
 
 def _seq_length_symbol(program: ir.Program):

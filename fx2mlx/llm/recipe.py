@@ -52,6 +52,7 @@ def build_meta_model(config):
     cls = _model_class(config)
     with torch.device("meta"):
         model = cls._from_config(config) if hasattr(cls, "_from_config") else cls.from_config(config)
+    model = model.float()  # captured in float32 whatever the checkpoint holds (see load_model)
     for mod in model.modules():
         metas = [k for k, b in mod._buffers.items() if b is not None and b.is_meta]
         for k in metas:
@@ -63,6 +64,7 @@ def build_meta_model(config):
 
 def load_model(folder: Path, meta: bool | None = None, weights: bool = True):
     """(the model with its weights, False), or (its config, True) where it is to be built on meta."""
+    import torch
     import transformers
 
     transformers.logging.set_verbosity_error()
@@ -78,7 +80,9 @@ def load_model(folder: Path, meta: bool | None = None, weights: bool = True):
     if meta:
         return config, True  # the model is built on the meta device at capture (2 layers when they fold)
     try:
-        model = _model_class(config).from_pretrained(str(folder), use_safetensors=True)
+        # float32 whatever the checkpoint's dtype: a bfloat16 graph carries casts around every norm that
+        # would hide the RMSNorm pattern; --dtype decides the compiled model's dtype.
+        model = _model_class(config).from_pretrained(str(folder), use_safetensors=True, dtype=torch.float32)
     except Exception as e:
         raise SourceError(f"{folder}: transformers could not load the model: {type(e).__name__}: {e}") from e
     return model.eval(), False
