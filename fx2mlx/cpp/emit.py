@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jinja2
 
-from ..compiler import ir
+from ..compiler import dtypes, ir
 from ..compiler.errors import LoweringError, OutputError
 from ..compiler.lowering import Lowered, lower
 from . import overrides as _overrides  # noqa: F401  (registers the overrides' C++ forms)
@@ -103,7 +103,12 @@ class CppEmitter:
                 names[i.name] = CACHE
                 continue
             names[i.name] = fresh(i.name)
-            prologue.append(f"const mx::array& {names[i.name]} = inputs[{idx}];")
+            if self.dtype and dtypes.is_float(i.type.dtype) and i.type.dtype != self.dtype:
+                # a float16/bfloat16 model computes in that dtype: float inputs are cast (as in model.py)
+                prologue.append(f"const mx::array {names[i.name]} = mx::astype(inputs[{idx}], "
+                                f"mx::{dtypes.CPP[self.dtype]});")
+            else:
+                prologue.append(f"const mx::array& {names[i.name]} = inputs[{idx}];")
             idx += 1
         for i in prog.weight_inputs:
             if i.name in referenced:

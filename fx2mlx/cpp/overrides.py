@@ -44,6 +44,11 @@ def _register(target: str, name: str) -> None:
 _register("aten.lstm.input", "lstm")
 _register("aten.gru.input", "gru")
 _register("fx2mlx.snake1d.default", "snake1d")
+try:  # quantized linears of compiled LLMs (registered by fx2mlx.llm.quantize)
+    from ..llm import quantize as _quantize  # noqa: F401
+except ImportError:  # pragma: no cover - the LLM part is not installed
+    pass
+_register("fx2mlx.qlinear.default", "qlinear")
 # transformer pseudo-ops (compiler/fusion.py: RMSNorm, RoPE, KV cache)
 for _name in ("rms_norm", "swiglu", "rope_freqs", "rope", "kv_attention", "cache_entry", "cache_offset",
               "arange_offset"):
