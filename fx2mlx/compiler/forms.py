@@ -223,10 +223,24 @@ def sym(v) -> Code:
     return Code(py_code(v))
 
 
+def is_empty(x) -> bool:
+    """True when a tensor has a static zero-size dimension (no elements)."""
+    return isinstance(x, (V, Out)) and any(isinstance(d, int) and d == 0 for d in x.shape)
+
+
+def full_out(out: Out, value) -> Code:
+    """`mx.full` of the op's own result shape and dtype: the result of reducing no elements. (MLX 0.32's
+    CPU reductions over zero elements sometimes never finish, so forms emit the identity instead.)"""
+    shape = "(" + "".join(f"{py_code(d)}, " for d in out.shape) + ")"
+    if isinstance(value, str):  # "nan", "inf", "-inf"
+        value = float(value)
+    return Code(f"mx.full({shape}, {py_code(value)}, dtype={mx_dtype(out)})")
+
+
 HELPERS = {
     "mx_dtype": mx_dtype, "cpp_dtype": cpp_dtype, "axes": axes, "pos": pos, "tuple_of": tuple_of,
     "slice_index": slice_index, "select_index": select_index, "advanced_index": advanced_index,
     "pad_width": pad_width, "expand_shape": expand_shape, "split_points": split_points,
-    "squeeze_dims": squeeze_dims, "sym": sym,
+    "squeeze_dims": squeeze_dims, "sym": sym, "is_empty": is_empty, "full_out": full_out,
 }
 TEMPLATE_NAMES = set(HELPERS) | {"out"}

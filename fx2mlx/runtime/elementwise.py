@@ -9,14 +9,19 @@ def trunc(x):
     return mx.where(x < 0, mx.ceil(x), mx.floor(x))
 
 
+def _is_integral(v):
+    if isinstance(v, mx.array):
+        return not mx.issubdtype(v.dtype, mx.inexact)
+    return isinstance(v, int)
+
+
 def trunc_divide(a, b):
-    """Division rounded toward zero (torch.div(..., rounding_mode='trunc'))."""
+    """Division rounded toward zero (torch.div(..., rounding_mode='trunc')); exact for integers."""
+    if _is_integral(a) and _is_integral(b):
+        q = mx.floor_divide(a, b)
+        return mx.where((q < 0) & (q * b != a), q + 1, q)
     q = a / b
-    if isinstance(q, mx.array) and not mx.issubdtype(q.dtype, mx.floating):
-        return q
-    t = mx.where(q < 0, mx.ceil(q), mx.floor(q))
-    dt = mx.result_type(a, b) if hasattr(mx, "result_type") else t.dtype
-    return t if mx.issubdtype(dt, mx.floating) else t.astype(dt)
+    return mx.where(q < 0, mx.ceil(q), mx.floor(q))
 
 
 def fmod(a, b):

@@ -57,3 +57,21 @@ def instance_norm(x, weight, bias, running_mean, running_var, use_input_stats, e
         return batch_norm_running_stats(x, weight, bias, running_mean, running_var, eps)
     mean, rstd = _stats(x, list(range(2, x.ndim)), eps)
     return _affine(((x - mean) * rstd).astype(x.dtype), weight, bias, x)
+
+
+def native_layer_norm(x, normalized_shape, weight, bias, eps):
+    """aten.native_layer_norm -> (out, mean, rstd); mean and rstd keep the normalised axes as size 1.
+    (MLX is lazy: unused statistics cost nothing.)"""
+    k = len(normalized_shape)
+    axes = list(range(x.ndim - k, x.ndim))
+    if k == 1:
+        out = mx.fast.layer_norm(x, weight, bias, eps)
+    else:
+        mean, rstd = _stats(x, axes, eps)
+        out = ((x - mean) * rstd).astype(x.dtype)
+        if weight is not None:
+            out = out * weight
+        if bias is not None:
+            out = out + bias
+    mean, rstd = _stats(x, axes, eps)
+    return out, mean.astype(x.dtype), rstd.astype(x.dtype)

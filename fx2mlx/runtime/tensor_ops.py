@@ -123,3 +123,12 @@ def median(x, dim=None, keepdim=False, ignore_nan=False):
     if not keepdim:
         idx, val = mx.squeeze(idx, dim), mx.squeeze(val, dim)
     return val, idx.astype(mx.int64)
+
+
+def variance(x, dim, correction, keepdim=False):
+    """torch.var with a non-integer correction: sum((x - mean)^2) / max(N - correction, 0)."""
+    axes = None if dim is None or len(dim) == 0 else [d % x.ndim for d in dim]
+    n = x.size if axes is None else math.prod(x.shape[d] for d in axes)
+    mean = mx.mean(x, axis=axes, keepdims=True)
+    ss = mx.sum(mx.square(x - mean), axis=axes, keepdims=keepdim)
+    return ss / max(n - correction, 0)

@@ -1,0 +1,502 @@
+"""Differential checks of single ops: PyTorch eager vs. the MLX code fx2mlx emits for them.
+
+The op tests (tests/ops) and the OpInfo sweep (`fx2mlx.opinfo`) both use this. Many calls are checked
+with one export: `check_calls` wraps every call in one module, captures it once, then lowers each
+call's slice of the graph on its own (so one unsupported op fails only its own call), emits the
+passing ones together and compares every output with PyTorch's.
+
+Result of each call: `Result(status, reason, ops, max_err)` with status one of
+  pass       every output has PyTorch's shape, dtype and values (within tolerance)
+  fail       fx2mlx lowered it but the result differs, or running it raised
+  unsupported  lowering refused (an op with no mapping, a `requires` condition, a failed type check)
+  export     torch.export could not capture the call (not counted against fx2mlx)
+  skip       PyTorch eager itself raised, or the call returns no tensors
+"""
+from __future__ import annotations
+
+import functools
+import math
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils import _pytree as pytree
+
+# (atol, rtol) per result dtype; ops may widen them (see `Call.tol`).
+TOLERANCES = {
+    "float32": (1e-5, 1e-4), "float64": (1e-5, 1e-4), "float16": (1e-3, 2e-3), "bfloat16": (1e-2, 1.6e-2),
+    "complex64": (1e-5, 1e-4),
+}
+
+
+@dataclass
+class Call:
+    """One op call to check: `fn(*args, **kwargs)`; tensors anywhere in args/kwargs become inputs."""
+
+    name: str
+    fn: Callable
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    tol: tuple[float, float] | None = None  # (atol, rtol) overriding TOLERANCES
+    compare: str = "values"  # "values" | "shape" (random ops: shape and dtype only) | a callable name
+    check: Callable | None = None  # extra predicate on (torch outputs, mlx outputs as numpy) -> str|None
+
+
+@dataclass
+class Result:
+    name: str
+    status: str
+    reason: str = ""
+    ops: tuple[str, ...] = ()  # ATen overloads in the call's graph (after fx2mlx's passes)
+    max_err: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "reason": self.reason, "ops": list(self.ops),
+                "max_err": self.max_err}
+
+
+# --------------------------------------------------------------------------------------------------
+# Fast capture: torch.export's decomposition step re-collects every CompositeImplicitAutograd op on
+# each call (~0.3 s). In a checking process no ops get registered between calls, so cache it.
+# --------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _speed_up_export() -> None:
+    import torch.export.decomp_utils as du
+    import torch.export.exported_program as epm
+
+    cached = functools.lru_cache(maxsize=None)(du._collect_all_valid_cia_ops)
+    du._collect_all_valid_cia_ops = cached
+    epm._collect_all_valid_cia_ops = cached
+    torch.fx.config.do_not_emit_stack_traces = True  # source lines are not needed here (~25% of export time)
+
+
+@functools.lru_cache(maxsize=None)
+def _decomp_table_keys():
+    from fx2mlx.compiler.capture import composite_ops_to_keep
+
+    table = torch.export.default_decompositions()
+    for op in composite_ops_to_keep():
+        table.pop(op, None)
+    return table
+
+
+def _export(module: torch.nn.Module, args: tuple):
+    """capture.export without its per-call overhead (same result)."""
+    _speed_up_export()
+    with torch.no_grad():
+        ep = torch.export.export(module, args, {}, strict=False)
+    return ep.run_decompositions(_decomp_table_keys().copy())
+
+
+# --------------------------------------------------------------------------------------------------
+# torch <-> mlx values
+# --------------------------------------------------------------------------------------------------
+def to_mx(t: torch.Tensor):
+    import mlx.core as mx
+
+    from fx2mlx.compiler import dtypes
+
+    name = str(t.dtype).replace("torch.", "")
+    t = t.detach().cpu().resolve_conj().resolve_neg()
+    if t.dtype == torch.bfloat16:
+        return mx.array(t.float().contiguous().numpy()).astype(mx.bfloat16)
+    a = np.array(t.contiguous().numpy(), copy=True, order="C")
+    return mx.array(a, dtype=getattr(mx, dtypes.MX[name])) if name in dtypes.MX else mx.array(a)
+
+
+def mx_to_numpy(a) -> np.ndarray:
+    import mlx.core as mx
+
+    if a.dtype == mx.bfloat16:
+        a = a.astype(mx.float32)
+    return np.array(a, copy=False)
+
+
+def _dtname(a) -> str:
+    s = str(a.dtype).replace("mlx.core.", "").replace("torch.", "")
+    return "bool" if s == "bool_" else s
+
+
+def compare_values(ref: torch.Tensor, got, tol=None) -> tuple[str | None, float]:
+    """None if `got` (mx.array) matches `ref` (torch) in shape, dtype and values; else why."""
+    import mlx.core as mx
+
+    if not isinstance(got, mx.array):
+        return f"MLX gave {type(got).__name__}, PyTorch a tensor", math.inf
+    if tuple(got.shape) != tuple(ref.shape):
+        return f"shape {tuple(got.shape)}, PyTorch's is {tuple(ref.shape)}", math.inf
+    rdt, gdt = _dtname(ref), _dtname(got)
+    if rdt != gdt:
+        return f"dtype {gdt}, PyTorch's is {rdt}", math.inf
+    r = ref.detach().cpu().resolve_conj().resolve_neg()
+    r = (r.float() if r.dtype == torch.bfloat16 else r).numpy()
+    g = mx_to_numpy(got)
+    if r.size == 0:
+        return None, 0.0
+    if rdt == "bool" or not (np.issubdtype(r.dtype, np.floating) or np.issubdtype(r.dtype, np.complexfloating)):
+        bad = r != g
+        if bad.any():
+            i = np.argwhere(bad)[0]
+            return f"{int(bad.sum())} of {r.size} elements differ (e.g. at {tuple(int(x) for x in i)}: " \
+                   f"MLX {g[tuple(i)]!r}, PyTorch {r[tuple(i)]!r})", math.inf
+        return None, 0.0
+    atol, rtol = tol or TOLERANCES.get(rdt, (1e-5, 1e-4))
+    r64, g64 = r.astype(np.complex128 if np.iscomplexobj(r) else np.float64), g.astype(np.complex128 if np.iscomplexobj(g) else np.float64)
+    nan_r, nan_g = np.isnan(r64), np.isnan(g64)
+    if (nan_r != nan_g).any():
+        i = np.argwhere(nan_r != nan_g)[0]
+        return f"NaN mismatch at {tuple(int(x) for x in i)}: MLX {g[tuple(i)]!r}, PyTorch {r[tuple(i)]!r}", math.inf
+    fin = ~nan_r
+    inf_r = np.isinf(r64) & fin
+    if (inf_r & (r64 != g64)).any():
+        i = np.argwhere(inf_r & (r64 != g64))[0]
+        return f"inf mismatch at {tuple(int(x) for x in i)}: MLX {g[tuple(i)]!r}, PyTorch {r[tuple(i)]!r}", math.inf
+    ok = fin & ~inf_r
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.where(ok, np.abs(r64 - g64), 0.0)
+        bound = atol + rtol * np.abs(np.where(ok, r64, 0.0))
+    worst = float(err.max()) if err.size else 0.0
+    if not np.isfinite(worst) or (err > bound).any():
+        i = np.argwhere(~(err <= bound))[0]
+        return (f"max abs error {worst:.3g} > atol {atol:g} + rtol {rtol:g}·|ref| "
+                f"(e.g. at {tuple(int(x) for x in i)}: MLX {g[tuple(i)]!r}, PyTorch {r[tuple(i)]!r})"), worst
+    return None, worst
+
+
+# --------------------------------------------------------------------------------------------------
+# One module for many calls
+# --------------------------------------------------------------------------------------------------
+def _tensor_leaves(out) -> list:
+    return [t for t in pytree.tree_leaves(out) if isinstance(t, torch.Tensor)]
+
+
+class _Batch(torch.nn.Module):
+    """forward(*tensors) runs every call on its slice of the inputs and returns all output tensors."""
+
+    def __init__(self, calls: list[Call]):
+        super().__init__()
+        self.calls = calls
+        self.specs = []
+        self.inputs: list[torch.Tensor] = []
+        self.slices = []
+        for c in calls:
+            leaves, spec = pytree.tree_flatten((tuple(c.args), dict(c.kwargs)))
+            idx = [i for i, v in enumerate(leaves) if isinstance(v, torch.Tensor)]
+            start = len(self.inputs)
+            self.inputs.extend(leaves[i] for i in idx)
+            self.specs.append((leaves, spec, idx))
+            self.slices.append((start, len(self.inputs)))
+
+    def forward(self, *tensors):
+        outs = []
+        for c, (leaves, spec, idx), (a, b) in zip(self.calls, self.specs, self.slices):
+            leaves = list(leaves)
+            for i, t in zip(idx, tensors[a:b]):
+                leaves[i] = t.clone()  # ops that write into an input write into a copy
+            args, kwargs = pytree.tree_unflatten(leaves, spec)
+            outs.extend(_tensor_leaves(c.fn(*args, **kwargs)))
+        return tuple(outs)
+
+
+def _clone_inputs(c: Call) -> tuple[tuple, dict]:
+    return pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, (tuple(c.args), dict(c.kwargs)))
+
+
+def eager(c: Call):
+    """PyTorch's outputs of a call (tensor leaves), or raises."""
+    args, kwargs = _clone_inputs(c)
+    with torch.no_grad():
+        return _tensor_leaves(c.fn(*args, **kwargs))
+
+
+def _first_line(e: BaseException) -> str:
+    s = str(e).strip().splitlines()
+    msg = s[0] if s else ""
+    return f"{type(e).__name__}: {msg}"[:300]
+
+
+def _unsupported_reason(e) -> str:
+    from fx2mlx.compiler.errors import UnsupportedOpsError
+
+    if isinstance(e, UnsupportedOpsError) and e.ops and "count" in e.ops[0]:
+        return "no lowering for " + ", ".join(o["op"] for o in e.ops)
+    text = str(e)
+    if "cannot lower:" in text:
+        return "requires: " + text.split("cannot lower:", 1)[1].strip().splitlines()[0][:300]
+    return _first_line(e)
+
+
+def _subprogram(program, outputs: list):
+    """The part of `program` that computes `outputs` (a flat tuple)."""
+    from dataclasses import replace
+
+    from fx2mlx.compiler.passes import eliminate_dead_code
+
+    spec = {"kind": "tuple", "children": [{"kind": "leaf"}] * len(outputs)}
+    p = replace(program, outputs=tuple(outputs), out_spec=spec)
+    return eliminate_dead_code(p)
+
+
+def _ops_of(program) -> tuple[str, ...]:
+    return tuple(sorted({n.target for n in program.nodes}))
+
+
+def _emit_and_load(lowered, weights: dict):
+    """model.py (+ weights) into a temporary folder, imported; returns the loaded model."""
+    import mlx.core as mx
+
+    from fx2mlx.api import load_module
+    from fx2mlx.compiler.emit_py import PyEmitter
+    from fx2mlx.compiler.weights import mlx_weights
+
+    code = PyEmitter(lowered, source="fx2mlx.opcheck").render()
+    tmp = Path(tempfile.mkdtemp(prefix="fx2mlx-opcheck-"))
+    (tmp / "model.py").write_text(code)
+    mx.save_safetensors(str(tmp / "weights.safetensors"), mlx_weights(lowered, weights))
+    mod = load_module(tmp / "model.py")
+    return mod.load(tmp), code, tmp
+
+
+def check_calls(calls: list[Call], *, chunk: int = 24) -> list[Result]:
+    """Check many calls with as few exports as possible (see the module docstring)."""
+    results: dict[int, Result] = {}
+    refs: dict[int, list] = {}
+    live = []
+    for i, c in enumerate(calls):
+        try:
+            refs[i] = eager(c)
+        except Exception as e:  # noqa: BLE001
+            results[i] = Result(c.name, "skip", "PyTorch raised " + _first_line(e))
+            continue
+        if not refs[i]:
+            results[i] = Result(c.name, "skip", "returns no tensors")
+            continue
+        live.append(i)
+    for k in range(0, len(live), chunk):
+        _check_group(calls, live[k:k + chunk], refs, results)
+    return [results[i] for i in range(len(calls))]
+
+
+def _check_group(calls, idxs: list[int], refs, results) -> None:
+    from fx2mlx.compiler.capture import to_ir
+
+    group = [calls[i] for i in idxs]
+    batch = _Batch(group)
+    try:
+        ep = _export(batch, tuple(batch.inputs))
+    except Exception as e:  # noqa: BLE001
+        if len(idxs) == 1:
+            results[idxs[0]] = Result(group[0].name, "export", _first_line(e))
+            return
+        half = len(idxs) // 2
+        _check_group(calls, idxs[:half], refs, results)
+        _check_group(calls, idxs[half:], refs, results)
+        return
+    try:
+        program, weights = to_ir(ep, batch, "fx2mlx.opcheck")
+    except Exception as e:  # noqa: BLE001
+        for i in idxs:
+            results[i] = Result(calls[i].name, "export", "capture: " + _first_line(e))
+        return
+    n_out = [len(refs[i]) for i in idxs]
+    if len(program.outputs) != sum(n_out):
+        for i in idxs:
+            results[i] = Result(calls[i].name, "export", "graph outputs do not match the calls' outputs")
+        return
+    user = program.user_inputs
+    if len(user) != len(batch.inputs):
+        for i in idxs:
+            results[i] = Result(calls[i].name, "export", "graph inputs do not match the calls' tensors")
+        return
+    tensors = {inp.name: t for inp, t in zip(user, batch.inputs)}
+    _lower_and_run(calls, idxs, n_out, program, weights, tensors, refs, results)
+
+
+def _lower_and_run(calls, idxs, n_out, program, weights, tensors, refs, results) -> None:
+    from fx2mlx.compiler.lowering import lower
+    from fx2mlx.compiler.passes import run_default_passes
+
+    raw = program
+    program = run_default_passes(program)
+
+    def split(outs):
+        parts, pos = [], 0
+        for n in n_out:
+            parts.append(list(outs[pos:pos + n]))
+            pos += n
+        return parts
+
+    per_call, per_call_raw = split(program.outputs), split(raw.outputs)
+    ok_outputs, ok_idx, ops_of = [], [], {}
+    for i, o, o_raw in zip(idxs, per_call, per_call_raw):
+        sub = _subprogram(program, o)
+        # the exported graph's ops (before fx2mlx's passes remove clones and aliases) and the lowered ones
+        ops_of[i] = tuple(sorted(set(_ops_of(sub)) | set(_ops_of(_subprogram(raw, o_raw)))))
+        try:
+            lower(sub)
+        except Exception as e:  # noqa: BLE001
+            results[i] = Result(calls[i].name, "unsupported", _unsupported_reason(e), ops_of[i])
+            continue
+        ok_idx.append(i)
+        ok_outputs.append(o)
+    if not ok_idx:
+        return
+    if len(ok_idx) > 1:
+        try:
+            _run(calls, ok_idx, ok_outputs, program, weights, tensors, refs, results, ops_of)
+            return
+        except Exception:  # noqa: BLE001 - attribute the failure call by call
+            pass
+    for i, o in zip(ok_idx, ok_outputs):
+        try:
+            _run(calls, [i], [o], program, weights, tensors, refs, results, ops_of)
+        except Exception as e:  # noqa: BLE001
+            results[i] = Result(calls[i].name, "fail", "running the MLX code raised " + _first_line(e), ops_of[i])
+
+
+def _run(calls, idxs, outputs, program, weights, tensors, refs, results, ops_of) -> None:
+    import shutil
+
+    import mlx.core as mx
+
+    from fx2mlx.compiler.lowering import lower
+
+    flat = [o for os_ in outputs for o in os_]
+    sub = _subprogram(program, flat)
+    lowered = lower(sub)
+    model, code, tmp = _emit_and_load(lowered, weights)
+    shutil.rmtree(tmp, ignore_errors=True)
+    # every user input is an argument of the generated __call__, in program order
+    got = model(*[to_mx(tensors[inp.name]) for inp in sub.user_inputs])
+    got = list(got) if isinstance(got, (tuple, list)) else [got]
+    mx.eval([g for g in got if isinstance(g, mx.array)])
+    pos = 0
+    for i, os_ in zip(idxs, outputs):
+        mine = got[pos:pos + len(os_)]
+        pos += len(os_)
+        results[i] = _judge(calls[i], refs[i], mine, ops_of[i])
+
+
+def _judge(c: Call, ref: list, got: list, ops) -> Result:
+    import mlx.core as mx
+
+    if len(ref) != len(got):
+        return Result(c.name, "fail", f"{len(got)} outputs, PyTorch has {len(ref)}", ops)
+    worst = 0.0
+    for k, (r, g) in enumerate(zip(ref, got)):
+        if c.compare == "shape":
+            if not isinstance(g, mx.array) or tuple(g.shape) != tuple(r.shape) or _dtname(g) != _dtname(r):
+                return Result(c.name, "fail", f"output {k}: shape/dtype {getattr(g, 'shape', None)} "
+                                              f"{_dtname(g) if isinstance(g, mx.array) else ''} vs {tuple(r.shape)} {_dtname(r)}", ops)
+            continue
+        why, err = compare_values(r, g, c.tol)
+        worst = max(worst, err if math.isfinite(err) else worst)
+        if why:
+            return Result(c.name, "fail", f"output {k}: {why}", ops, err)
+    if c.check is not None:
+        why = c.check(ref, [mx_to_numpy(g) if isinstance(g, mx.array) else g for g in got])
+        if why:
+            return Result(c.name, "fail", why, ops)
+    return Result(c.name, "pass", "", ops, worst)
+
+
+# --------------------------------------------------------------------------------------------------
+# One overload at the IR level (for overloads torch.export never emits: out= variants, stride
+# queries on static shapes, the mutating batch norm)
+# --------------------------------------------------------------------------------------------------
+def check_ir(name: str, overload: str, args: tuple = (), kwargs: dict | None = None, tol=None,
+             compare: str = "values") -> Result:
+    """Build a one-node program calling `overload` (e.g. 'aten.atan2.out'), compile it and compare
+    with the overload run eagerly on the same arguments."""
+    import mlx.core as mx
+
+    from fx2mlx.compiler import ir
+    from fx2mlx.compiler.capture import _vtype
+    from fx2mlx.compiler.lowering import lower
+
+    kwargs = dict(kwargs or {})
+    ns, opname, ov = overload.split(".")
+    op = getattr(getattr(getattr(torch.ops, ns), opname), ov)
+    try:
+        a2, k2 = pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, (tuple(args), kwargs))
+        with torch.no_grad():
+            ref = op(*a2, **k2)
+    except Exception as e:  # noqa: BLE001
+        return Result(name, "skip", "PyTorch raised " + _first_line(e))
+    inputs, tensors = [], {}
+
+    def conv(v):
+        if isinstance(v, torch.Tensor):
+            nm = f"in{len(inputs)}"
+            inputs.append(ir.Input(nm, "user", _vtype(v)))
+            tensors[nm] = v
+            return ir.Ref(nm)
+        if isinstance(v, (list, tuple)):
+            return tuple(conv(x) for x in v)
+        if isinstance(v, torch.dtype):
+            return ir.DType(str(v).replace("torch.", ""))
+        if isinstance(v, (torch.device, torch.layout, torch.memory_format)):
+            return str(v)
+        return v
+
+    bound = []
+    for i, a in enumerate(op._schema.arguments):
+        if i < len(args) and not a.kwarg_only:
+            v = args[i]
+        elif a.name in kwargs:
+            v = kwargs[a.name]
+        elif a.has_default_value():
+            v = a.default_value
+        else:
+            v = None
+        bound.append((a.name, conv(v)))
+    otype = _vtype(ref)
+    nodes = [ir.Node("r", overload, tuple(bound), otype)]
+    refs_out = list(ref) if isinstance(ref, (tuple, list)) else [ref]
+    if isinstance(ref, (tuple, list)):
+        for k, t in enumerate(ref):
+            nodes.append(ir.Node(f"r_{k}", "operator.getitem.default", (("a", ir.Ref("r")), ("b", k)), _vtype(t)))
+        outputs = tuple(ir.Ref(f"r_{k}") for k in range(len(ref)))
+    else:
+        outputs = (ir.Ref("r"),)
+    leaf = {"kind": "leaf"}
+    program = ir.Program(tuple(inputs), tuple(nodes), outputs,
+                         {"kind": "tuple", "children": [{"kind": "tuple", "children": [leaf] * len(inputs)},
+                                                        {"kind": "dict", "keys": [], "children": []}]},
+                         {"kind": "tuple", "children": [leaf] * len(outputs)})
+    ops = (overload,)
+    try:
+        lowered = lower(program)
+    except Exception as e:  # noqa: BLE001
+        return Result(name, "unsupported", _unsupported_reason(e), ops)
+    try:
+        model, code, tmp = _emit_and_load(lowered, {})
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        got = model(*[to_mx(tensors[i.name]) for i in inputs])
+        got = list(got) if isinstance(got, (tuple, list)) else [got]
+        mx.eval([g for g in got if isinstance(g, mx.array)])
+    except Exception as e:  # noqa: BLE001
+        return Result(name, "fail", "running the MLX code raised " + _first_line(e), ops)
+    worst = 0.0
+    for k, (r, g) in enumerate(zip(refs_out, got)):
+        if isinstance(r, torch.Tensor) and compare == "shape":
+            if tuple(g.shape) != tuple(r.shape) or _dtname(g) != _dtname(r):
+                return Result(name, "fail", f"output {k}: {tuple(g.shape)} {_dtname(g)} vs {tuple(r.shape)} {_dtname(r)}", ops)
+        elif isinstance(r, torch.Tensor):
+            why, err = compare_values(r, g, tol)
+            if why:
+                return Result(name, "fail", f"output {k}: {why}", ops, err)
+            worst = max(worst, err)
+        elif isinstance(r, float) and isinstance(g, (int, float)):
+            if not math.isclose(r, g, rel_tol=1e-6, abs_tol=1e-6):
+                return Result(name, "fail", f"output {k}: MLX {g!r}, PyTorch {r!r}", ops)
+        elif r != g:
+            return Result(name, "fail", f"output {k}: MLX {g!r}, PyTorch {r!r}", ops)
+    return Result(name, "pass", "", ops, worst)

@@ -1,0 +1,312 @@
+"""Conformance sweep on PyTorch's OpInfo database (`op_db`): every entry, every sample.
+
+    python -m fx2mlx.opinfo                       # float32, all ops, 2 workers -> opinfo_results.json
+    python -m fx2mlx.opinfo --dtypes all          # + the other dtypes each op supports (MLX has)
+    python -m fx2mlx.opinfo --ops add,sin --show  # a few ops, failures printed
+
+Each sample becomes a call `op(sample.input, *sample.args, **sample.kwargs)`; all samples of one op
+(and dtype) are exported together (see `fx2mlx.opcheck`). Per sample: pass, fail (ran, wrong result
+or raised), unsupported (fx2mlx refused to lower it), export (torch.export could not capture it:
+not counted), skip (PyTorch eager raised or returned no tensor). A failing sample of an op listed in
+`XFAIL` (with the reason) counts as xfail. The score is pass / (pass + fail + unsupported + xfail),
+i.e. over the samples torch.export captures.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "tests" / "ops" / "opinfo_float32.json"
+# dtypes of the sweep besides float32 (MLX has these; float64/complex128 are CPU-only or absent)
+OTHER_DTYPES = ("float16", "bfloat16", "int32", "int64", "bool")
+
+# op name (OpInfo name[.variant]) -> why its failing samples are expected to fail. Keep this list
+# honest: every entry is a real limitation of MLX or a PyTorch behaviour fx2mlx does not reproduce.
+XFAIL: dict[str, str] = {}
+
+# op name -> (atol, rtol) for float32 where a different algorithm gives larger (but correct) error
+TOLERANCE: dict[str, tuple[float, float]] = {}
+
+# OpInfo entries that are not inference ops a model would export (checked anyway where they export).
+SKIP: dict[str, str] = {}
+
+
+def op_key(op) -> str:
+    return op.name + ("." + op.variant_test_name if op.variant_test_name else "")
+
+
+def _load_db():
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    return op_db
+
+
+def _samples(op, dtype):
+    import torch
+
+    try:
+        return list(op.sample_inputs("cpu", getattr(torch, dtype), requires_grad=False))
+    except Exception:  # noqa: BLE001 - a sample generator that fails on CPU
+        return []
+
+
+def supported_dtypes(op) -> list[str]:
+    import torch
+
+    have = {str(d).replace("torch.", "") for d in op.supported_dtypes("cpu")}
+    return [d for d in ("float32",) + OTHER_DTYPES if d in have and hasattr(torch, d)]
+
+
+def run_op(op, dtype: str, max_samples: int | None = None) -> dict:
+    """All samples of one OpInfo entry at one dtype -> a result record."""
+    import torch
+
+    from .opcheck import Call, check_calls
+
+    key = op_key(op)
+    samples = _samples(op, dtype)
+    if max_samples:
+        samples = samples[:max_samples]
+    tol = TOLERANCE.get(key) if dtype == "float32" else None
+    calls = [Call(f"{key}[{i}]", op, (s.input,) + tuple(s.args), dict(s.kwargs), tol=tol) for i, s in enumerate(samples)]
+    t0 = time.time()
+    torch.manual_seed(0)
+    results = check_calls(calls)
+    counts = collections.Counter()
+    failures = []
+    aten = collections.Counter()
+    for i, r in enumerate(results):
+        status = r.status
+        if status in ("fail", "unsupported") and key in XFAIL:
+            status = "xfail"
+        counts[status] += 1
+        if status == "pass":
+            aten.update(o for o in r.ops if o.startswith("aten."))
+        elif status in ("fail", "unsupported", "xfail"):
+            failures.append({"sample": i, "status": r.status, "reason": r.reason, "ops": list(r.ops)})
+    return {"op": key, "dtype": dtype, "samples": len(samples), "counts": dict(counts),
+            "failures": failures, "aten_passing": dict(aten),
+            "xfail_reason": XFAIL.get(key, ""), "seconds": round(time.time() - t0, 2)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Workers: one process per shard of ops, so that a crash (MLX abort) loses one op, not the sweep
+# --------------------------------------------------------------------------------------------------
+def _worker(keys: list[str], dtypes: list[str], max_samples, out_path: str) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    db = {op_key(o): o for o in _load_db()}
+    with open(out_path, "a") as f:
+        for k in keys:
+            op = db[k]
+            ds = supported_dtypes(op) if dtypes == ["all"] else [d for d in dtypes if d in supported_dtypes(op) or d == "float32"]
+            for d in ds:
+                f.write(json.dumps({"start": k, "dtype": d}) + "\n")
+                f.flush()
+                try:
+                    rec = run_op(op, d, max_samples)
+                except Exception as e:  # noqa: BLE001
+                    rec = {"op": k, "dtype": d, "samples": 0, "counts": {"error": 1},
+                           "failures": [{"sample": -1, "status": "error", "reason": f"{type(e).__name__}: {e}"[:300]}],
+                           "aten_passing": {}, "xfail_reason": XFAIL.get(k, ""), "seconds": 0}
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+
+
+def sweep(keys: list[str], dtypes: list[str], jobs: int = 2, max_samples: int | None = None,
+          progress=None, op_timeout: float = 300) -> list[dict]:
+    """Run the ops in `keys` in `jobs` worker processes; returns one record per (op, dtype)."""
+    import subprocess
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="fx2mlx-opinfo-"))
+    # sort by expected cost so shards are balanced: big sample generators first
+    todo = list(keys)
+    shards = [todo[i::jobs] for i in range(jobs)]
+    records: dict[tuple, dict] = {}
+    procs = []
+    for j, shard in enumerate(shards):
+        if not shard:
+            continue
+        procs.append(_spawn(shard, dtypes, max_samples, tmp / f"w{j}.jsonl", j))
+    seen: dict = {}
+    import itertools
+
+    ids = itertools.count(1000)
+    while procs:
+        time.sleep(0.5)
+        still = []
+        for p, shard, path, j in procs:
+            recs, started = _read(path)
+            for r in recs:
+                records[(r["op"], r["dtype"])] = r
+            if progress:
+                progress(len({k for k, _ in records}), len(keys))
+            rc = p.poll()
+            if rc is None and started is not None and started != seen.get(j, (None, 0))[0]:
+                seen[j] = (started, time.time())
+            if rc is None and started is not None and time.time() - seen[j][1] > op_timeout:
+                p.kill()  # a hung op (e.g. an MLX kernel that never finishes): record it, go on
+                p.wait()
+                rc = "timeout"
+            if rc is None:
+                still.append((p, shard, path, j))
+                continue
+            finished = {r["op"] for r in recs}
+            if rc != 0 and started is not None:  # crashed inside `started`: record it, go on
+                k, d = started
+                why = f"no result within {op_timeout} s (killed)" if rc == "timeout" else f"worker process died (exit code {rc})"
+                if (k, d) not in records:
+                    records[(k, d)] = {"op": k, "dtype": d, "samples": 0, "counts": {"crash": 1},
+                                       "failures": [{"sample": -1, "status": "crash", "reason": why}],
+                                       "aten_passing": {}, "xfail_reason": XFAIL.get(k, ""), "seconds": 0}
+                finished.add(k)
+                rest = [x for x in shard if x not in finished and x != k]
+                if rest:
+                    j2 = next(ids)
+                    still.append(_spawn(rest, dtypes, max_samples, tmp / f"w{j2}-{len(rest)}.jsonl", j2))
+        procs = still
+    return [records[k] for k in sorted(records)]
+
+
+def _spawn(shard, dtypes, max_samples, path: Path, j):
+    import subprocess
+
+    cmd = [sys.executable, "-m", "fx2mlx.opinfo", "--worker", "--ops", ",".join(shard),
+           "--dtypes", ",".join(dtypes), "--out", str(path)]
+    if max_samples:
+        cmd += ["--max-samples", str(max_samples)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    err = open(str(path) + ".stderr", "w")
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    return (p, shard, path, j)
+
+
+def _read(path: Path):
+    if not path.exists():
+        return [], None
+    recs, started = [], None
+    for line in path.read_text().splitlines():
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if "start" in d:
+            started = (d["start"], d["dtype"])
+        else:
+            recs.append(d)
+            started = None
+    return recs, started
+
+
+# --------------------------------------------------------------------------------------------------
+# Summary
+# --------------------------------------------------------------------------------------------------
+STATUSES = ("pass", "fail", "unsupported", "xfail", "export", "skip", "crash", "error")
+
+
+def summarize(records: list[dict], dtype: str = "float32") -> dict:
+    tot = collections.Counter()
+    for r in records:
+        if r["dtype"] == dtype:
+            tot.update(r["counts"])
+    captured = sum(tot[s] for s in ("pass", "fail", "unsupported", "xfail", "crash", "error"))
+    return {"dtype": dtype, "ops": sum(1 for r in records if r["dtype"] == dtype),
+            "samples": sum(tot.values()), "captured": captured, **{s: tot[s] for s in STATUSES},
+            "pass_rate": round(tot["pass"] / captured, 4) if captured else None}
+
+
+def write_json(records: list[dict], path: Path, meta: dict) -> None:
+    import mlx.core as mx
+    import torch
+
+    dts = sorted({r["dtype"] for r in records})
+    doc = {"meta": {"torch": torch.__version__, "mlx": mx.__version__, **meta},
+           "summary": {d: summarize(records, d) for d in dts},
+           "xfail": XFAIL,
+           "ops": records}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+
+
+def print_summary(records: list[dict], show: bool = False, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(width=200)
+    for d in sorted({r["dtype"] for r in records}):
+        s = summarize(records, d)
+        console.print(f"[bold]{d}[/bold]: {s['ops']} ops, {s['samples']} samples, {s['captured']} captured by "
+                      f"torch.export — pass {s['pass']}, fail {s['fail']}, unsupported {s['unsupported']}, "
+                      f"xfail {s['xfail']}, crash {s['crash'] + s['error']}; export failed {s['export']}, "
+                      f"skipped {s['skip']}; pass rate {100 * (s['pass_rate'] or 0):.1f}% of captured")
+    bad = [r for r in records if any(r["counts"].get(k) for k in ("fail", "unsupported", "crash", "error", "xfail"))]
+    if not bad:
+        return
+    t = Table(title="ops with failing samples", show_lines=False)
+    for c in ("op", "dtype", "pass", "fail", "unsup", "xfail", "export", "first reason"):
+        t.add_column(c)
+    for r in sorted(bad, key=lambda r: -sum(r["counts"].get(k, 0) for k in ("fail", "unsupported")))[: None if show else 60]:
+        c = r["counts"]
+        reason = r["xfail_reason"] or (r["failures"][0]["reason"] if r["failures"] else "")
+        t.add_row(r["op"], r["dtype"], str(c.get("pass", 0)), str(c.get("fail", 0) + c.get("crash", 0) + c.get("error", 0)),
+                  str(c.get("unsupported", 0)), str(c.get("xfail", 0)), str(c.get("export", 0)), reason[:110])
+    console.print(t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m fx2mlx.opinfo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ops", help="comma-separated OpInfo names (name or name.variant); default all")
+    ap.add_argument("--dtypes", default="float32", help="comma-separated, or 'all' (float32 + %s)" % ", ".join(OTHER_DTYPES))
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--max-samples", type=int, default=None)
+    ap.add_argument("--out", default=None, help=f"JSON results (default {DEFAULT_OUT.relative_to(Path.cwd()) if str(DEFAULT_OUT).startswith(str(Path.cwd())) else DEFAULT_OUT})")
+    ap.add_argument("--show", action="store_true", help="list every failing op")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    dtypes = ["all"] if a.dtypes == "all" else a.dtypes.split(",")
+    if a.worker:
+        _worker(a.ops.split(","), dtypes, a.max_samples, a.out)
+        return 0
+    db = _load_db()
+    keys = [op_key(o) for o in db]
+    if a.ops:
+        want = a.ops.split(",")
+        keys = [k for k in keys if k in want]
+        missing = set(want) - set(keys)
+        if missing:
+            print(f"unknown OpInfo names: {sorted(missing)}", file=sys.stderr)
+            return 2
+    t0 = time.time()
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    last = [0.0]
+
+    def progress(n, total):
+        if time.time() - last[0] > 15:
+            last[0] = time.time()
+            console.print(f"  {n}/{total} ops, {time.time() - t0:.0f} s", highlight=False)
+
+    records = sweep(keys, dtypes, a.jobs, a.max_samples, progress)
+    out = Path(a.out) if a.out else (DEFAULT_OUT if not a.ops and dtypes == ["float32"] else None)
+    meta = {"dtypes": dtypes, "ops": len(keys), "seconds": round(time.time() - t0, 1), "jobs": a.jobs,
+            "max_samples": a.max_samples, "command": "python -m fx2mlx.opinfo " + " ".join(argv or sys.argv[1:])}
+    if out:
+        write_json(records, out, meta)
+    print_summary(records, a.show)
+    console.print(f"{len(keys)} ops in {time.time() - t0:.0f} s" + (f"; results in {out}" if out else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

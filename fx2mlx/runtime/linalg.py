@@ -1,0 +1,223 @@
+"""Linear algebra on MLX's CPU kernels (mx.linalg runs on the CPU stream only), with PyTorch's outputs:
+LAPACK-style 1-based int32 pivots, reduced/complete QR, the auxiliary results of the *_ex ops.
+Decompositions whose vectors are defined only up to sign (SVD, eigh) match PyTorch's values, not
+necessarily its signs."""
+import mlx.core as mx
+
+CPU = mx.cpu
+
+
+def svd(a, full_matrices=False, compute_uv=True):
+    """aten._linalg_svd -> (U, S, Vh)."""
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    if not compute_uv:
+        s = mx.linalg.svd(a, compute_uv=False, stream=CPU)
+        empty = mx.zeros((0,), dtype=a.dtype)
+        return empty, s, empty
+    u, s, vt = mx.linalg.svd(a, stream=CPU)
+    if not full_matrices:
+        u, vt = u[..., :, :k], vt[..., :k, :]
+    return u, s, vt
+
+
+def qr(a, mode="reduced"):
+    """aten.linalg_qr: reduced, complete or r."""
+    m, n = a.shape[-2], a.shape[-1]
+    if mode == "complete" and m > n:  # Q is (m, m): complete the basis with the Q of [A | I]
+        eye = mx.broadcast_to(mx.eye(m, dtype=a.dtype), a.shape[:-2] + (m, m))
+        q, _ = mx.linalg.qr(mx.concatenate([a, eye[..., :, : m - n]], axis=-1), stream=CPU)
+        _, r = mx.linalg.qr(a, stream=CPU)
+        r = mx.concatenate([r, mx.zeros(a.shape[:-2] + (m - n, n), dtype=a.dtype)], axis=-2)
+        return q, r
+    q, r = mx.linalg.qr(a, stream=CPU)
+    if mode == "r":
+        return mx.zeros((0,), dtype=a.dtype), r
+    return q, r
+
+
+def _unit_diag(a):
+    n = a.shape[-1]
+    eye = mx.eye(n, dtype=mx.bool_)
+    return mx.where(eye, mx.ones((), dtype=a.dtype), a)
+
+
+def solve_triangular(a, b, upper, left=True, unitriangular=False):
+    """aten.linalg_solve_triangular: A X = B (left) or X A = B."""
+    if unitriangular:
+        a = _unit_diag(a)
+    a = mx.triu(a) if upper else mx.tril(a)
+    if left:
+        return mx.linalg.solve_triangular(a, b, upper=upper, stream=CPU)
+    xt = mx.linalg.solve_triangular(mx.swapaxes(a, -1, -2), mx.swapaxes(b, -1, -2), upper=not upper, stream=CPU)
+    return mx.swapaxes(xt, -1, -2)
+
+
+def triangular_solve(b, a, upper=True, transpose=False, unitriangular=False):
+    """aten.triangular_solve -> (solution, a)."""
+    t = mx.triu(a) if upper else mx.tril(a)
+    if unitriangular:
+        t = _unit_diag(t)
+    if transpose:
+        t = mx.swapaxes(t, -1, -2)
+        upper = not upper
+    return mx.linalg.solve_triangular(t, b, upper=upper, stream=CPU), a
+
+
+def lu_factor(a):
+    """aten.linalg_lu_factor_ex -> (LU, 1-based int32 pivots, info)."""
+    lu, piv = mx.linalg.lu_factor(a, stream=CPU)
+    return lu, piv.astype(mx.int32) + 1, mx.zeros(a.shape[:-2], dtype=mx.int32)
+
+
+def _perm_from_pivots(piv, n):
+    """LAPACK pivots (1-based row swaps, applied in order) -> the permutation of rows (eagerly)."""
+    import_shape = piv.shape
+    flat = piv.reshape(-1, import_shape[-1])
+    rows = []
+    for b in range(flat.shape[0]):
+        perm = list(range(n))
+        for i, p in enumerate(flat[b].tolist()):
+            p = int(p) - 1
+            perm[i], perm[p] = perm[p], perm[i]
+        rows.append(perm)
+    return mx.array(rows).reshape(import_shape[:-1] + (n,))
+
+
+def lu_unpack(lu, piv, unpack_data=True, unpack_pivots=True):
+    """aten.lu_unpack -> (P, L, U) with A = P L U."""
+    m, n = lu.shape[-2], lu.shape[-1]
+    k = min(m, n)
+    lower = mx.tril(lu, -1)[..., :, :k] + mx.eye(m, k, dtype=lu.dtype)
+    upper = mx.triu(lu)[..., :k, :]
+    perm = _perm_from_pivots(piv, m)  # row i of P^T A is row perm[i] of A
+    eye = mx.eye(m, dtype=lu.dtype)
+    pt = mx.take(eye, perm, axis=0) if perm.ndim == 1 else eye[perm]
+    p = mx.swapaxes(pt, -1, -2)
+    return p, lower, upper
+
+
+def lu(a, pivot=True):
+    """aten.linalg_lu -> (P, L, U)."""
+    f, piv, _ = lu_factor(a)
+    return lu_unpack(f, piv)
+
+
+def lu_solve(lu_data, piv, b, left=True, adjoint=False):
+    """aten.linalg_lu_solve."""
+    p, lower, upper = lu_unpack(lu_data, piv)
+    if left and not adjoint:  # A X = B, A = P L U
+        y = mx.linalg.solve_triangular(lower, mx.swapaxes(p, -1, -2) @ b, upper=False, stream=CPU)
+        return mx.linalg.solve_triangular(upper, y, upper=True, stream=CPU)
+    a = p @ lower @ upper
+    if adjoint:
+        a = mx.swapaxes(a, -1, -2)
+    if left:
+        return mx.linalg.solve(a, b, stream=CPU)
+    return mx.swapaxes(mx.linalg.solve(mx.swapaxes(a, -1, -2), mx.swapaxes(b, -1, -2), stream=CPU), -1, -2)
+
+
+def solve(a, b, left=True):
+    """aten._linalg_solve_ex -> (X, LU, pivots, info); B is a vector when it has one dim less than A."""
+    vector = b.ndim == a.ndim - 1
+    if not left:
+        a, b = mx.swapaxes(a, -1, -2), mx.swapaxes(b, -1, -2)
+    bb = mx.expand_dims(b, -1) if vector else b
+    x = mx.linalg.solve(a, bb, stream=CPU)
+    if vector:
+        x = x[..., 0]
+    elif not left:
+        x = mx.swapaxes(x, -1, -2)
+    f, piv, info = lu_factor(a)
+    return x, f, piv, info
+
+
+def det(a):
+    """aten._linalg_det -> (det, LU, pivots)."""
+    f, piv, _ = lu_factor(a)
+    return mx.linalg.det(a, stream=CPU) if hasattr(mx.linalg, "det") else _det_from_lu(f, piv), f, piv
+
+
+def _det_from_lu(f, piv):
+    n = f.shape[-1]
+    d = mx.prod(mx.diagonal(f, 0, -2, -1), axis=-1)
+    swaps = mx.sum(piv != mx.arange(1, n + 1, dtype=piv.dtype), axis=-1)
+    return mx.where(swaps % 2 == 1, -d, d)
+
+
+def slogdet(a):
+    """aten._linalg_slogdet -> (sign, logabsdet, LU, pivots)."""
+    f, piv, _ = lu_factor(a)
+    d = _det_from_lu(f, piv)
+    n = f.shape[-1]
+    diag = mx.diagonal(f, 0, -2, -1)
+    logabs = mx.sum(mx.log(mx.abs(diag)), axis=-1)
+    neg = mx.sum(diag < 0, axis=-1) + mx.sum(piv != mx.arange(1, n + 1, dtype=piv.dtype), axis=-1)
+    sign = mx.where(d == 0, 0.0, mx.where(neg % 2 == 1, -1.0, 1.0)).astype(a.dtype)
+    return sign, logabs, f, piv
+
+
+def inv(a):
+    """aten.linalg_inv_ex -> (inverse, info)."""
+    return mx.linalg.inv(a, stream=CPU), mx.zeros(a.shape[:-2], dtype=mx.int32)
+
+
+def cholesky(a, upper=False):
+    """aten.linalg_cholesky_ex / cholesky (lower L with A = L L^H, or upper)."""
+    return mx.linalg.cholesky(a, upper=upper, stream=CPU)
+
+
+def cholesky_solve(b, factor, upper=False):
+    """aten.cholesky_solve: solve A X = B with A = L L^T (or U^T U)."""
+    lower = mx.swapaxes(factor, -1, -2) if upper else factor
+    y = mx.linalg.solve_triangular(lower, b, upper=False, stream=CPU)
+    return mx.linalg.solve_triangular(mx.swapaxes(lower, -1, -2), y, upper=True, stream=CPU)
+
+
+def cholesky_inverse(factor, upper=False):
+    """aten.cholesky_inverse: inverse of A from its Cholesky factor."""
+    return mx.linalg.cholesky_inv(factor, upper=upper, stream=CPU)
+
+
+def eigh(a, uplo="L", compute_v=True):
+    """aten._linalg_eigh -> (eigenvalues ascending, eigenvectors)."""
+    w, v = mx.linalg.eigh(a, UPLO=uplo, stream=CPU)
+    if not compute_v:
+        return w, mx.zeros((0,), dtype=a.dtype)
+    return w, v
+
+
+def pinv(a, atol=None, rtol=None, hermitian=False):
+    """aten.linalg_pinv.atol_rtol_tensor: V diag(1/s) U^H over singular values above the tolerance."""
+    m, n = a.shape[-2], a.shape[-1]
+    if m == 0 or n == 0:
+        return mx.zeros(a.shape[:-2] + (n, m), dtype=a.dtype)
+    u, s, vt = mx.linalg.svd(a, stream=CPU)
+    k = min(m, n)
+    u, vt = u[..., :, :k], vt[..., :k, :]
+    smax = mx.max(s, axis=-1, keepdims=True)
+    if atol is None and rtol is None:
+        rtol = max(m, n) * 1.1920928955078125e-07
+    tol = mx.zeros_like(smax)
+    if atol is not None:
+        tol = mx.maximum(tol, atol if not isinstance(atol, mx.array) else mx.expand_dims(atol, -1))
+    if rtol is not None:
+        tol = mx.maximum(tol, (rtol if not isinstance(rtol, mx.array) else mx.expand_dims(rtol, -1)) * smax)
+    sinv = mx.where(s > tol, 1.0 / mx.where(s > tol, s, 1.0), 0.0)
+    return mx.swapaxes(vt, -1, -2) @ (mx.expand_dims(sinv, -1) * mx.swapaxes(u, -1, -2))
+
+
+def matrix_exp(a):
+    """aten.linalg_matrix_exp: scaling and squaring with a degree-18 Taylor polynomial."""
+    norm = mx.max(mx.sum(mx.abs(a), axis=-2), axis=-1)
+    s = int(max(0.0, float(mx.max(mx.ceil(mx.log2(mx.maximum(norm, 1e-30)))).item()) + 1)) if a.size else 0
+    x = a / (2.0 ** s)
+    n = a.shape[-1]
+    eye = mx.broadcast_to(mx.eye(n, dtype=a.dtype), a.shape)
+    result, term = eye, eye
+    for k in range(1, 19):
+        term = term @ x / k
+        result = result + term
+    for _ in range(s):
+        result = result @ result
+    return result

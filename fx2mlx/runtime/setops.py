@@ -1,0 +1,219 @@
+"""Set-like and counting ops: unique (and unique_consecutive), searchsorted/bucketize, isin, histograms,
+bincount, segment_reduce, nonzero_static. `unique` and `bincount` have data-dependent shapes: they
+evaluate their input (like `.item()`)."""
+import mlx.core as mx
+
+
+def _first_true_positions(flags, k):
+    """Positions of the first k True entries of a 1-D bool array (in order)."""
+    n = flags.size
+    idx = mx.arange(n, dtype=mx.int64)
+    return mx.sort(mx.where(flags, idx, idx + n))[:k]
+
+
+def _lex_order(rows):
+    """Stable lexicographic order of the rows of a 2-D array (last column least significant)."""
+    order = mx.arange(rows.shape[0])
+    for j in range(rows.shape[1] - 1, -1, -1):
+        col = mx.take(rows[:, j], order)
+        order = mx.take(order, mx.argsort(col))
+    return order
+
+
+def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None, consecutive=False):
+    """torch.unique / unique_consecutive (dim=None: over all elements) -> (values, inverse, counts)."""
+    if dim is None:
+        rows = x.reshape(-1, 1)
+    else:
+        dim = dim % x.ndim
+        moved = mx.moveaxis(x, dim, 0)
+        rows = moved.reshape(moved.shape[0], -1)
+    n = rows.shape[0]
+    if n == 0:
+        empty = mx.zeros((0,) + (x.shape[:dim] + x.shape[dim + 1:] if dim is not None else ()), dtype=x.dtype)
+        vals = empty if dim is None else mx.moveaxis(mx.zeros((0,) + moved.shape[1:], dtype=x.dtype), 0, dim)
+        inv_shape = x.shape if dim is None else (0,)
+        return vals, mx.zeros(inv_shape, dtype=mx.int64), mx.zeros((0,), dtype=mx.int64)
+    if consecutive:
+        order = mx.arange(n)
+    elif rows.shape[1] == 1:
+        order = mx.argsort(rows[:, 0])
+    else:
+        order = _lex_order(rows)
+    s = mx.take(rows, order, axis=0)
+    if rows.shape[1] == 0:
+        new = mx.concatenate([mx.array([True]), mx.zeros((n - 1,), dtype=mx.bool_)])
+    else:
+        new = mx.concatenate([mx.array([True]), mx.any(s[1:] != s[:-1], axis=1)])
+    k = int(mx.sum(new).item())
+    starts = _first_true_positions(new, k)
+    values = mx.take(s, starts, axis=0)
+    if dim is None:
+        values = values.reshape(-1)
+    else:
+        values = mx.moveaxis(values.reshape((k,) + moved.shape[1:]), 0, dim)
+    group = (mx.cumsum(new.astype(mx.int64)) - 1)
+    inverse = mx.zeros((n,), dtype=mx.int64)
+    inverse[order] = group
+    if dim is None:
+        inverse = inverse.reshape(x.shape)
+    counts = mx.concatenate([starts[1:], mx.array([n], dtype=mx.int64)]) - starts
+    return values, inverse, counts
+
+
+def searchsorted(sorted_sequence, values, right=False, side=None, sorter=None, out_int32=False):
+    """torch.searchsorted (1-D or batched boundaries, optional sorter); NaN sorts last."""
+    if side is not None:
+        right = side == "right"
+    seq = sorted_sequence
+    if sorter is not None:
+        seq = mx.take_along_axis(seq, sorter, axis=-1)
+    scalar = not isinstance(values, mx.array)
+    v = mx.array(values, dtype=seq.dtype) if scalar else values
+    if seq.ndim == 1:
+        s = seq.reshape((1,) * v.ndim + (seq.shape[0],))
+    else:
+        s = mx.expand_dims(seq, -2)
+    vv = mx.expand_dims(v, -1)
+    hit = (vv >= s) if right else (vv > s)
+    if mx.issubdtype(seq.dtype, mx.inexact):
+        hit = hit | (mx.isnan(vv) & ~mx.isnan(s))  # NaN values go after every number
+    out = mx.sum(hit, axis=-1)
+    return out.astype(mx.int32 if out_int32 else mx.int64)
+
+
+def isin(elements, test_elements, invert=False):
+    """torch.isin: whether each element appears in test_elements."""
+    e = elements if isinstance(elements, mx.array) else mx.array(elements)
+    t = test_elements.reshape(-1) if isinstance(test_elements, mx.array) else mx.array([test_elements])
+    if t.size == 0:
+        hit = mx.zeros(e.shape, dtype=mx.bool_)
+    else:
+        hit = mx.any(mx.expand_dims(e, -1) == t, axis=-1)
+    return mx.logical_not(hit) if invert else hit
+
+
+def _bin_counts(x, edges, bins, weight=None):
+    """Counts (or weight sums) of x in [edges[i], edges[i+1]) (the last bin closed), float32."""
+    x = x.reshape(-1)
+    lo, hi = edges[0], edges[-1]
+    pos = mx.floor((x - lo) * bins / (hi - lo)).astype(mx.int32)
+    pos = mx.clip(pos, 0, bins - 1)
+    pos = mx.where(x < mx.take(edges, pos), pos - 1, pos)  # agree with the edges exactly
+    pos = mx.where((pos + 1 < bins) & (x >= mx.take(edges, mx.clip(pos + 1, 0, bins))), pos + 1, pos)
+    pos = mx.clip(pos, 0, bins - 1)
+    inside = (x >= lo) & (x <= hi)
+    w = mx.ones(x.shape, dtype=mx.float32) if weight is None else weight.reshape(-1).astype(mx.float32)
+    return mx.zeros((bins,), dtype=mx.float32).at[pos].add(mx.where(inside, w, 0.0))
+
+
+def _edges(x, bins, lo, hi):
+    if lo is None or (lo == hi):
+        a = mx.min(x).astype(mx.float32) if x.size else mx.array(0.0)
+        b = mx.max(x).astype(mx.float32) if x.size else mx.array(0.0)
+        if lo is not None and lo == hi and lo != 0:
+            a, b = mx.array(float(lo)), mx.array(float(hi))
+        same = a == b
+        a, b = mx.where(same, a - 1, a), mx.where(same, b + 1, b)
+    else:
+        a, b = mx.array(float(lo)), mx.array(float(hi))
+    return a + (b - a) * mx.arange(bins + 1, dtype=mx.float32) / bins
+
+
+def histc(x, bins=100, lo=0, hi=0):
+    """torch.histc: equal-width bins over [min, max] (data range when min == max == 0)."""
+    edges = _edges(x.astype(mx.float32), bins, None if lo == hi else lo, hi)
+    return _bin_counts(x.astype(mx.float32), edges, bins).astype(x.dtype)
+
+
+def histogram(x, bins, range_=None, weight=None, density=False):
+    """torch.histogram with a bin count or with bin edges -> (hist, bin_edges)."""
+    xf = x.astype(mx.float32)
+    if isinstance(bins, mx.array):
+        edges = bins.astype(mx.float32)
+        nb = edges.shape[0] - 1
+        flat = xf.reshape(-1)
+        pos = mx.sum(mx.expand_dims(flat, -1) >= mx.expand_dims(edges, 0), axis=-1) - 1
+        pos = mx.where(flat == edges[-1], nb - 1, pos)
+        inside = (flat >= edges[0]) & (flat <= edges[-1])
+        w = mx.ones(flat.shape, dtype=mx.float32) if weight is None else weight.reshape(-1).astype(mx.float32)
+        hist = mx.zeros((nb,), dtype=mx.float32).at[mx.clip(pos, 0, nb - 1)].add(mx.where(inside, w, 0.0))
+    else:
+        nb = bins
+        edges = _edges(xf, nb, None if range_ is None else range_[0], None if range_ is None else range_[1])
+        hist = _bin_counts(xf, edges, nb, weight)
+    if density:
+        hist = hist / (mx.sum(hist) * (edges[1:] - edges[:-1]))
+    return hist.astype(x.dtype), edges.astype(x.dtype)
+
+
+def bincount(x, weights=None, minlength=0):
+    """torch.bincount: evaluates max(x) for the output length."""
+    n = max(int(mx.max(x).item()) + 1 if x.size else 0, minlength)
+    w = mx.ones(x.shape, dtype=mx.int64) if weights is None else weights
+    out = mx.zeros((n,), dtype=w.dtype).at[x].add(w)
+    return out
+
+
+def segment_reduce(data, reduce, lengths=None, offsets=None, axis=0, initial=None):
+    """torch.segment_reduce with 1-D lengths or offsets along axis: sum, mean, max, min, prod."""
+    axis = axis % data.ndim
+    if lengths is None:
+        lengths = offsets[1:] - offsets[:-1]
+    ends = mx.cumsum(lengths)
+    starts = ends - lengths
+    n = data.shape[axis]
+    pos = mx.arange(n)
+    member = (mx.expand_dims(pos, 0) >= mx.expand_dims(starts, 1)) & (mx.expand_dims(pos, 0) < mx.expand_dims(ends, 1))
+    d = mx.moveaxis(data, axis, 0)
+    m = member.reshape(member.shape + (1,) * (d.ndim - 1))
+    x = mx.expand_dims(d, 0)
+    empty = (lengths == 0).reshape((-1,) + (1,) * (d.ndim - 1))
+    if reduce == "sum" or reduce == "mean":
+        out = mx.sum(mx.where(m, x, 0), axis=1)
+        if reduce == "mean":
+            out = out / mx.maximum(lengths, 1).astype(out.dtype).reshape((-1,) + (1,) * (d.ndim - 1))
+            default = mx.nan
+        else:
+            default = 0
+        if initial is not None:
+            out = out + initial if reduce == "sum" else out
+    elif reduce == "prod":
+        out = mx.prod(mx.where(m, x, 1), axis=1)
+        if initial is not None:
+            out = out * initial
+        default = 1
+    elif reduce == "max":
+        out = mx.max(mx.where(m, x, -mx.inf), axis=1)
+        if initial is not None:
+            out = mx.maximum(out, initial)
+        default = -mx.inf
+    else:
+        out = mx.min(mx.where(m, x, mx.inf), axis=1)
+        if initial is not None:
+            out = mx.minimum(out, initial)
+        default = mx.inf
+    fill = initial if initial is not None else default
+    out = mx.where(empty, fill, out).astype(data.dtype)
+    return mx.moveaxis(out, 0, axis)
+
+
+def nonzero_static(x, size, fill_value=-1):
+    """torch.nonzero_static: the first `size` coordinates of non-zeros, padded with fill_value."""
+    flat = x.reshape(-1) != 0
+    n = flat.size
+    idx = mx.arange(n, dtype=mx.int64)
+    key = mx.sort(mx.where(flat, idx, idx + n))
+    if size > n:
+        key = mx.concatenate([key, mx.full((size - n,), 2 * n, dtype=mx.int64)])
+    key = key[:size]
+    valid = key < n
+    sel = mx.where(valid, key, 0)
+    coords = []
+    for s in reversed(x.shape):
+        coords.append(sel % s)
+        sel = sel // s
+    if not coords:
+        return mx.zeros((size, 0), dtype=mx.int64)
+    out = mx.stack(coords[::-1], axis=1)
+    return mx.where(mx.expand_dims(valid, 1), out, fill_value).astype(mx.int64)
