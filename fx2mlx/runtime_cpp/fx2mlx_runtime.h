@@ -633,6 +633,89 @@ inline mx::array adaptive_avg_pool(mx::array x, const std::vector<std::optional<
   return x;
 }
 
+// ---- sort and topk (fx2mlx/runtime/sorting.py): int64 indices, stable ties, NaN as the largest value ----
+inline mx::array descending_key(const mx::array& x) {  // ascending order of the key = descending order of x
+  if (x.dtype() == mx::bool_) return mx::astype(mx::logical_not(x), mx::int32);
+  if (mx::issubdtype(x.dtype(), mx::integer)) return mx::bitwise_invert(x);  // -x - 1: no overflow
+  return mx::where(mx::isnan(x), fx::scalar(-INFINITY, x), mx::negative(x));
+}
+
+inline Tuple sort(const mx::array& x, int64_t dim = -1, bool descending = false) {
+  if (rank(x) == 0) return {x, mx::zeros({}, mx::int64)};
+  if (x.size() == 0) return {x, mx::zeros(x.shape(), mx::int64)};
+  const int d = axis(dim, rank(x));
+  mx::array idx = x;
+  if (descending) {
+    idx = mx::argsort(fx::descending_key(x), d);
+    if (mx::issubdtype(x.dtype(), mx::inexact)) {  // NaN first, then +inf, ...
+      auto not_nan = mx::astype(mx::logical_not(mx::take_along_axis(mx::isnan(x), idx, d)), mx::int32);
+      idx = mx::take_along_axis(idx, mx::argsort(not_nan, d), d);
+    }
+  } else {
+    idx = mx::argsort(x.dtype() == mx::bool_ ? mx::astype(x, mx::int32) : x, d);
+  }
+  return {mx::take_along_axis(x, idx, d), mx::astype(idx, mx::int64)};
+}
+
+inline Tuple topk(const mx::array& x, int64_t k, int64_t dim = -1, bool largest = true, bool = true) {
+  if (rank(x) == 0) return {x, mx::zeros({}, mx::int64)};
+  auto vi = fx::sort(x, dim, largest);
+  return {fx::slice(vi[0], dim, 0, k, 1), fx::slice(vi[1], dim, 0, k, 1)};
+}
+
+// ---- upsampling (fx2mlx/runtime/resample.py): PyTorch's index arithmetic, in float32 ------------------
+inline mx::array resample_scale(int n_in, int n_out, std::optional<double> scale) {
+  if (scale && *scale > 0) return mx::array(1.0 / *scale, mx::float32);
+  return mx::divide(mx::array(n_in, mx::float32), mx::array(n_out, mx::float32));
+}
+
+inline std::vector<std::optional<double>> resample_scales(const std::vector<double>& scales, int nd) {
+  std::vector<std::optional<double>> out(nd);
+  for (int i = 0; i < nd && !scales.empty(); i++) out[i] = scales.size() == static_cast<size_t>(nd) ? scales[i] : scales[0];
+  return out;
+}
+
+// upsample_nearest{1,2,3}d and _upsample_nearest_exact{1,2,3}d; out_size: the spatial output size.
+inline mx::array upsample_nearest(mx::array x, const std::vector<int>& out_size, const std::vector<double>& scales,
+                                  bool exact = false) {
+  const int nd = static_cast<int>(out_size.size());
+  auto sc = fx::resample_scales(scales, nd);
+  for (int i = 0; i < nd; i++) {
+    const int ax = rank(x) - nd + i, n_in = x.shape(ax), n_out = out_size[i];
+    if (n_in == n_out && !exact) continue;
+    auto s = fx::resample_scale(n_in, n_out, sc[i]);
+    auto dst = mx::arange(static_cast<double>(n_out), mx::float32);
+    auto src = mx::astype(mx::floor(exact ? mx::multiply(fx::add(dst, 0.5), s) : mx::multiply(dst, s)), mx::int32);
+    x = mx::take(x, mx::minimum(src, mx::array(n_in - 1, mx::int32)), ax);
+  }
+  return x;
+}
+
+// upsample_linear1d / upsample_bilinear2d / upsample_trilinear3d, separably per axis.
+inline mx::array upsample_linear(mx::array x, const std::vector<int>& out_size, bool align_corners,
+                                 const std::vector<double>& scales) {
+  const int nd = static_cast<int>(out_size.size());
+  auto sc = fx::resample_scales(scales, nd);
+  const auto dtype = x.dtype();
+  if (dtype == mx::float16 || dtype == mx::bfloat16) x = mx::astype(x, mx::float32);
+  for (int i = 0; i < nd; i++) {
+    const int ax = rank(x) - nd + i, n_in = x.shape(ax), n_out = out_size[i];
+    mx::array s = align_corners ? (n_out > 1 ? mx::divide(mx::array(n_in - 1, mx::float32), mx::array(n_out - 1, mx::float32))
+                                             : mx::array(0.0, mx::float32))
+                                : fx::resample_scale(n_in, n_out, sc[i]);
+    auto dst = mx::arange(static_cast<double>(n_out), mx::float32);
+    auto src = align_corners ? mx::multiply(s, dst) : mx::maximum(fx::sub(mx::multiply(s, fx::add(dst, 0.5)), 0.5), fx::scalar(0.0, dst));
+    auto i0 = mx::astype(src, mx::int32);  // src >= 0: truncation is floor
+    auto i1 = mx::minimum(fx::add(i0, 1), mx::array(n_in - 1, mx::int32));
+    auto lam = mx::subtract(src, mx::astype(i0, mx::float32));
+    mx::Shape shape(rank(x), 1);
+    shape[ax] = n_out;
+    lam = mx::astype(mx::reshape(lam, shape), x.dtype());
+    x = mx::add(mx::multiply(mx::take(x, i0, ax), fx::sub(1, lam)), mx::multiply(mx::take(x, i1, ax), lam));
+  }
+  return mx::astype(x, dtype);
+}
+
 // ---- attention (fx2mlx/runtime/attention.py) ------------------------------------------------------
 inline mx::array sdpa(const mx::array& q, const mx::array& k, const mx::array& v, double scale) {
   return mx::fast::scaled_dot_product_attention(q, k, v, static_cast<float>(scale));
