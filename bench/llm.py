@@ -63,7 +63,13 @@ def interleaved(runners: dict, runs: int) -> dict:
     for _ in range(runs):
         for k, fn in runners.items():
             results[k].append(fn())
-    return {k: (max(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2]) for k, rs in results.items()}
+    return {k: (max(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2], rs) for k, rs in results.items()}
+
+
+def paired(a: list, b: list, i: int) -> float:
+    """Median over rounds of a/b (rounds ran back to back: robust on a busy machine)."""
+    r = sorted(x[i] / y[i] for x, y in zip(a, b))
+    return r[len(r) // 2] if len(r) % 2 else (r[len(r) // 2 - 1] + r[len(r) // 2]) / 2
 
 
 def bench_ours(out_dir: Path, prompt: list, new: int):
@@ -175,18 +181,21 @@ def main(argv=None) -> int:
     what = f"{args.model.name} (" + str(cfg.get("num_hidden_layers")) + " layers)" if args.model else args.shape
     print(f"\n{what} {args.dtype}, batch 1, prompt {args.prompt}, {args.new} new tokens (best of {args.runs})")
     print(f"{'':10s} {'prefill tok/s':>14s} {'decode tok/s':>13s}")
-    for k, (pf, dc, _) in rows.items():
+    for k, (pf, dc, _, _) in rows.items():
         print(f"{k:10s} {pf:14.1f} {dc:13.1f}")
     ours = rows["fx2mlx"]
     for k in rows:
         if k != "fx2mlx":
-            print(f"fx2mlx / {k}: prefill {ours[0] / rows[k][0]:.2f}x, decode {ours[1] / rows[k][1]:.2f}x")
+            print(f"fx2mlx / {k}: prefill {ours[0] / rows[k][0]:.2f}x, decode {ours[1] / rows[k][1]:.2f}x (best runs); "
+                  f"median of paired rounds: prefill {paired(ours[3], rows[k][3], 0):.2f}x, "
+                  f"decode {paired(ours[3], rows[k][3], 1):.2f}x")
     same = ours[2] == rows["mlx-lm"][2]
     # (mlx-lm's sampler sees log-probabilities: in bfloat16 their rounding breaks near-ties differently)
     print(f"greedy tokens equal to mlx-lm: {same}" + ("" if "hf-eager" not in rows else
                                                      f"; to HF: {ours[2] == rows['hf-eager'][2]}"))
     if args.json:
-        args.json.write_text(json.dumps({k: {"prefill": v[0], "decode": v[1]} for k, v in rows.items()}, indent=1))
+        args.json.write_text(json.dumps({k: {"prefill": v[0], "decode": v[1], "rounds": [r[:2] for r in v[3]]}
+                                         for k, v in rows.items()}, indent=1))
     return 0
 
 
