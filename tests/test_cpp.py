@@ -7,7 +7,6 @@ Each model is compiled and built once per session (one build folder per model, `
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
