@@ -76,6 +76,12 @@ class OpSoup(nn.Module):
         outs.append(F.pad(x, (1, 2, 0, 1)) [..., :5, :6] + F.pad(x, (2, 2, 1, 1), mode="reflect")[..., 1:6, 1:7] + F.pad(x, (1, 1, 1, 1), mode="replicate")[:, :, 1:6, 1:7])
         outs.append(F.avg_pool2d(x, 2, ceil_mode=True) + F.max_pool2d(x, 2, ceil_mode=True) + F.adaptive_avg_pool2d(x, (3, 2)).mean((2, 3), keepdim=True))
         outs.append(x @ self.w + torch.baddbmm(torch.zeros(8, 5, 6), x.reshape(8, 5, 6), self.w.expand(8, 6, 6)).reshape(2, 4, 5, 6))
+        outs.append(F.interpolate(x, scale_factor=2, mode="nearest") + F.interpolate(x, size=(10, 12), mode="bilinear"))
+        outs.append(F.interpolate(x, size=(7, 9), mode="bilinear", align_corners=True) + F.interpolate(x, size=(7, 9), mode="nearest-exact"))
+        sv, si = torch.sort(x, dim=-1, descending=True)
+        tv, ti = torch.topk(x, 3, dim=2)
+        outs.append(sv + si.float())
+        outs.append(tv + ti.float())
         pos = torch.arange(6, dtype=torch.float32) + torch.arange(0, 12, 2).float() * 0.1
         outs.append(x + pos + torch.any(mask, dim=1, keepdim=True).float() + torch.all(mask, dim=-1, keepdim=True).float())
         return tuple(outs)
