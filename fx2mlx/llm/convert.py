@@ -70,23 +70,14 @@ def _convert(lowered: Lowered, folder: Path, captured: dict, out: Path, dtype: s
                     writer.write(raw)
                 writer.end()
                 continue
-            first = True
-            for c in chunks:
-                a = mx.array(np.ascontiguousarray(c)).astype(mxdt)
-                if first:
-                    shape = (inp.type.shape if not lowered.weight_layouts.get(inp.name) else None)
-                    writer.begin(inp.target, target_dt, _out_shape(lowered, inp, c, shape))
-                    first = False
-                writer.write(a)
+            for k, c in enumerate(chunks):
+                if k == 0:  # a layout-transformed tensor comes whole; others in rows of the stored shape
+                    shape = c.shape if inp.name in lowered.weight_layouts or src is None else ckpt.info(src)[1]
+                    writer.begin(inp.target, target_dt, shape)
+                writer.write(mx.array(np.ascontiguousarray(c)).astype(mxdt))
             writer.end()
     finally:
         writer.close()
-
-
-def _out_shape(lowered, inp, chunk, shape):
-    if shape is not None:
-        return tuple(shape)
-    return chunk.shape
 
 
 def _write_quantized(writer: Writer, target: str, chunks, mxdt, bits: int, gs: int, scales_t: str, biases_t: str):

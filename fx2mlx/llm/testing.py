@@ -133,8 +133,7 @@ def sharded_conversion_check(src: Path, out: Path) -> dict:
         convert_weights(*args, **kwargs)
         measured.update(seconds=time.perf_counter() - t, baseline=base, peak=_status_kb("VmHWM") * 1024)
 
-    original = recipe.convert_weights if hasattr(recipe, "convert_weights") else None
-    import fx2mlx.llm.convert as conv_mod
+    from . import convert as conv_mod  # compile_llm imports convert_weights from there at each call
 
     saved = conv_mod.convert_weights
     conv_mod.convert_weights = measured_convert
@@ -142,8 +141,6 @@ def sharded_conversion_check(src: Path, out: Path) -> dict:
         recipe.compile_llm(src, out, meta=True, force=True)
     finally:
         conv_mod.convert_weights = saved
-        if original is not None:
-            recipe.convert_weights = original
     growth = measured["peak"] - measured["baseline"]
     return {"shards": len(shards), "largest_shard": largest, "total": sum(p.stat().st_size for p in shards),
             "rss_growth": growth, "ratio": growth / largest, "seconds": measured["seconds"]}
