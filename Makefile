@@ -7,9 +7,9 @@ OPENBLAS := /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0
 
 .PHONY: demo test test-fast env clean
 
+# Optional first step: an optimised BLAS for MLX's CPU backend (fx2mlx loads it by itself; ~20x faster
+# matmuls, and the C++ builds link it). Needs root and apt; skipped elsewhere, everything works without it.
 $(STAMP): pyproject.toml Makefile
-	# Optional: an optimised BLAS for MLX's CPU backend (fx2mlx loads it by itself; ~20x faster matmuls,
-	# and the C++ builds link it). Needs root and apt; skipped elsewhere, everything works without it.
 	@if [ ! -e $(OPENBLAS) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && apt-get install -y -qq libopenblas0-pthread >/dev/null) \
 		|| echo "note: libopenblas0-pthread not installed; MLX uses its reference BLAS (slower)"; fi
