@@ -223,6 +223,14 @@ def sym(v) -> Code:
     return Code(py_code(v))
 
 
+def red_axes(x, dims) -> Code:
+    """`axis=` of a reduction over dims of x; a 0-d tensor (where PyTorch accepts dim 0 or -1) reduces
+    over its (no) axes, i.e. None."""
+    if isinstance(x, (V, Out)) and x.rank == 0:
+        return Code("None")
+    return axes(dims)
+
+
 def is_empty(x) -> bool:
     """True when a tensor has a static zero-size dimension (no elements)."""
     return isinstance(x, (V, Out)) and any(isinstance(d, int) and d == 0 for d in x.shape)
@@ -242,5 +250,6 @@ HELPERS = {
     "slice_index": slice_index, "select_index": select_index, "advanced_index": advanced_index,
     "pad_width": pad_width, "expand_shape": expand_shape, "split_points": split_points,
     "squeeze_dims": squeeze_dims, "sym": sym, "is_empty": is_empty, "full_out": full_out,
+    "red_axes": red_axes,
 }
 TEMPLATE_NAMES = set(HELPERS) | {"out"}

@@ -8,6 +8,11 @@ import mlx.core as mx
 
 def conv(x, weight, bias, stride, padding, dilation, groups):
     """aten.convolution (not transposed): x (N, C, *S), weight (O, *K, C/groups)."""
+    if groups > 1 and x.ndim == 5:  # MLX groups only 1-D/2-D convolutions: one conv per group
+        xs = mx.split(x, groups, axis=1)
+        ws = mx.split(weight, groups, axis=0)
+        y = mx.concatenate([conv(a, w, None, stride, padding, dilation, 1) for a, w in zip(xs, ws)], axis=1)
+        return y if bias is None else y + bias.reshape((1, -1, 1, 1, 1))
     y = mx.conv_general(mx.moveaxis(x, 1, -1), weight, stride=list(stride), padding=list(padding),
                         kernel_dilation=list(dilation), groups=groups)
     if bias is not None:
@@ -18,8 +23,29 @@ def conv(x, weight, bias, stride, padding, dilation, groups):
 def conv_transpose(x, weight, bias, stride, padding, dilation, output_padding, groups):
     """aten.convolution (transposed): x (N, C, *S), weight (O, *K, C/groups)."""
     nd = x.ndim - 2
+    if groups > 1 and nd == 3:  # MLX groups only 1-D/2-D convolutions: one conv per group
+        xs = mx.split(x, groups, axis=1)
+        ws = mx.split(weight, groups, axis=0)
+        y = mx.concatenate([conv_transpose(a, w, None, stride, padding, dilation, output_padding, 1)
+                            for a, w in zip(xs, ws)], axis=1)
+        return y if bias is None else y + bias.reshape((1, -1, 1, 1, 1))
     fn = {1: mx.conv_transpose1d, 2: mx.conv_transpose2d, 3: mx.conv_transpose3d}[nd]
     one = (lambda v: v[0]) if nd == 1 else (lambda v: tuple(v))
+    if any(output_padding):  # the full transposed conv, then PyTorch's window [p, p + out) of it
+        y = fn(mx.moveaxis(x, 1, -1), weight, stride=one(stride), padding=one([0] * nd), dilation=one(dilation),
+               groups=groups)
+        for i in range(nd):
+            k = weight.shape[1 + i]
+            out = (x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k - 1) + output_padding[i] + 1
+            full = y.shape[1 + i]
+            if padding[i] + out > full:
+                widths = [(0, 0)] * y.ndim
+                widths[1 + i] = (0, padding[i] + out - full)
+                y = mx.pad(y, widths)
+            y = mx.take(y, mx.arange(padding[i], padding[i] + out), axis=1 + i)
+        if bias is not None:
+            y = y + bias
+        return mx.moveaxis(y, -1, 1)
     y = fn(mx.moveaxis(x, 1, -1), weight, stride=one(stride), padding=one(padding), dilation=one(dilation),
            output_padding=one(output_padding), groups=groups)
     if bias is not None:
@@ -47,7 +73,7 @@ def _channel_shape(x):
 def group_norm(x, num_groups, weight, bias, eps):
     """Group norm on (N, C, *S), statistics per (sample, group)."""
     n = x.shape[0]
-    g = x.reshape(n, num_groups, -1)
+    g = x.reshape(n, num_groups, math.prod(x.shape[1:]) // num_groups)
     mean = mx.mean(g, axis=-1, keepdims=True)
     var = mx.var(g, axis=-1, keepdims=True)
     y = ((g - mean) * mx.rsqrt(var + eps)).reshape(x.shape)

@@ -22,7 +22,7 @@ def _affine(y, weight, bias, x):
 
 def native_group_norm(x, weight, bias, n, c, hxw, group, eps):
     """aten.native_group_norm -> (out, mean (N, G), rstd (N, G))."""
-    g = x.reshape(n, group, -1)
+    g = x.reshape(n, group, c * hxw // group)
     mean, rstd = _stats(g, [2], eps)
     y = ((g - mean) * rstd).reshape(x.shape).astype(x.dtype)
     return _affine(y, weight, bias, x), mean.reshape(n, group).astype(x.dtype), rstd.reshape(n, group).astype(x.dtype)
@@ -75,3 +75,14 @@ def native_layer_norm(x, normalized_shape, weight, bias, eps):
             out = out + bias
     mean, rstd = _stats(x, axes, eps)
     return out, mean.astype(x.dtype), rstd.astype(x.dtype)
+
+
+def batch_norm_with_update(x, weight, bias, running_mean, running_var, momentum, eps):
+    """aten._batch_norm_with_update_functional (training mode) -> (out, save_mean, save_rstd, reserve,
+    new running_mean, new running_var), the running statistics updated as PyTorch does (unbiased var)."""
+    out, mean, rstd = batch_norm_batch_stats(x, weight, bias, eps)
+    n = x.size // x.shape[1]
+    var = mx.var(x.astype(mx.float32), axis=[0] + list(range(2, x.ndim)), ddof=1 if n > 1 else 0)
+    new_mean = (1 - momentum) * running_mean + momentum * mean.astype(running_mean.dtype)
+    new_var = (1 - momentum) * running_var + momentum * var.astype(running_var.dtype)
+    return out, mean, rstd, mx.zeros((0,), dtype=mx.uint8), new_mean, new_var

@@ -122,3 +122,46 @@ def adaptive_max_pool(x, output_size):
     if unbatched:
         values, indices = values[0], indices[0]
     return values, indices
+
+
+def _fractional_starts(sample, n_in, n_out, pool):
+    """PyTorch's generate_intervals, vectorised over the planes: sample (N, C) -> starts (N, C, n_out)."""
+    if n_out == 1:
+        return mx.full(sample.shape + (1,), n_in - pool, dtype=mx.int32)
+    alpha = mx.array((n_in - pool) / (n_out - 1), dtype=mx.float32)
+    i = mx.arange(n_out, dtype=mx.float32)
+    s = mx.expand_dims(sample.astype(mx.float32), -1)
+    starts = ((i + s) * alpha).astype(mx.int32) - (s * alpha).astype(mx.int32)
+    last = mx.full(sample.shape + (1,), n_in - pool, dtype=mx.int32)
+    return mx.concatenate([starts[..., :-1], last], axis=-1)
+
+
+def fractional_max_pool(x, kernel_size, output_size, samples):
+    """fractional_max_pool{2,3}d with the given random samples (N, C, nd) -> (values, flat indices)."""
+    nd = len(output_size)
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x, samples = mx.expand_dims(x, 0), mx.expand_dims(samples, 0)
+    n, c = x.shape[0], x.shape[1]
+    spatial = list(x.shape[2:])
+    flat_pos = None
+    for i in range(nd):  # sample k drives the k-th spatial dim counted from the last (W first in 2-D)
+        k = (nd - 1 - i) if nd == 2 else i
+        st = _fractional_starts(samples[..., k], spatial[i], output_size[i], kernel_size[i])
+        coord = mx.expand_dims(st, -1) + mx.arange(kernel_size[i], dtype=mx.int32)  # (N, C, O_i, K_i)
+        shape = [n, c] + [1] * (2 * nd)
+        shape[2 + i] = output_size[i]
+        shape[2 + nd + i] = kernel_size[i]
+        stride = math.prod(spatial[i + 1:])
+        term = coord.reshape(shape) * stride
+        flat_pos = term if flat_pos is None else flat_pos + term
+    full = [n, c] + list(output_size) + list(kernel_size)
+    flat_pos = mx.broadcast_to(flat_pos, full).reshape(n, c, -1)
+    vals = mx.take_along_axis(x.reshape(n, c, -1), flat_pos, axis=2).reshape(n, c, math.prod(output_size), -1)
+    arg = mx.argmax(vals, axis=-1)
+    values = mx.max(vals, axis=-1).reshape([n, c] + list(output_size))
+    idx = mx.take_along_axis(flat_pos.reshape(n, c, math.prod(output_size), -1), mx.expand_dims(arg, -1), axis=-1)
+    idx = idx.reshape([n, c] + list(output_size)).astype(mx.int64)
+    if unbatched:
+        values, idx = values[0], idx[0]
+    return values, idx

@@ -144,9 +144,70 @@ def select_scatter(x, src, dim, index):
 
 def masked_scatter(x, mask, source):
     """aten.masked_scatter: the True positions of mask take source's elements in order."""
-    mask = mx.broadcast_to(mask, x.shape).reshape(-1)
+    shape = mx.broadcast_shapes(x.shape, mask.shape)
+    x = mx.broadcast_to(x, shape)
+    mask = mx.broadcast_to(mask, shape).reshape(-1)
     if source.size == 0:
         return x
     pos = mx.clip(mx.cumsum(mask.astype(mx.int32)) - 1, 0, source.size - 1)
     vals = source.reshape(-1).astype(x.dtype)[pos]
     return mx.where(mask, vals, x.reshape(-1)).reshape(x.shape)
+
+
+def index_reduce(x, dim, index, source, reduce, include_self=True):
+    """aten.index_reduce: x[..., index[i], ...] (reduce)= source[..., i, ...] along dim."""
+    if x.ndim == 0:
+        return index_reduce(x.reshape(1), 0, index.reshape(-1), source.reshape(1), reduce, include_self).reshape(())
+    dim = dim % x.ndim
+    shape = [1] * source.ndim
+    shape[dim] = index.shape[0]
+    full = mx.broadcast_to(index.reshape(shape), source.shape)
+    return scatter(x, dim, full, source, reduce, include_self)
+
+
+def put(x, index, source, accumulate=False):
+    """aten.put: x.flatten()[index] = source (or += with accumulate)."""
+    if index.size == 0:
+        return x
+    flat = x.reshape(-1)
+    idx = index.reshape(-1)
+    src = source.reshape(-1).astype(x.dtype)
+    if accumulate:
+        return flat.at[idx].add(src).reshape(x.shape)
+    y = mx.array(flat)
+    y[idx] = src
+    return y.reshape(x.shape)
+
+
+def diagonal_scatter(x, src, offset=0, dim1=0, dim2=1):
+    """aten.diagonal_scatter: a copy of x with its diagonal (as torch.diagonal) replaced by src."""
+    d1, d2 = dim1 % x.ndim, dim2 % x.ndim
+    n = src.shape[-1]
+    i = mx.arange(n) + (max(-offset, 0))
+    j = mx.arange(n) + (max(offset, 0))
+    perm = [a for a in range(x.ndim) if a not in (d1, d2)] + [d1, d2]
+    inv = [perm.index(a) for a in range(x.ndim)]
+    y = mx.array(mx.transpose(x, perm))
+    y[..., i, j] = src.astype(x.dtype)
+    return mx.transpose(y, inv)
+
+
+def as_strided_scatter(x, src, size, stride, storage_offset=None):
+    """aten.as_strided_scatter: the elements as_strided(x, size, stride) would view, replaced by src."""
+    pos = mx.array(storage_offset or 0, dtype=mx.int64)
+    for k, (s, st) in enumerate(zip(size, stride)):
+        shape = [1] * len(size)
+        shape[k] = s
+        pos = pos + mx.arange(s, dtype=mx.int64).reshape(shape) * st
+    y = mx.array(mx.contiguous(x).reshape(-1))
+    y[pos.reshape(-1)] = src.reshape(-1).astype(x.dtype)
+    return y.reshape(x.shape)
+
+
+def masked_select(x, mask):
+    """aten.masked_select: the elements where mask (broadcast) is True, flattened (evaluates mask)."""
+    shape = mx.broadcast_shapes(x.shape, mask.shape)
+    flat = mx.broadcast_to(x, shape).reshape(-1)
+    m = mx.broadcast_to(mask, shape).reshape(-1)
+    pos = nonzero(m)
+    return flat[pos[:, 0]] if pos.shape[0] else mx.zeros((0,), dtype=x.dtype)

@@ -284,3 +284,16 @@ def orthogonal_polynomial(kind, x, n):
         out = mx.where(nf == k + 1, r, out)
         p, q = q, r
     return mx.where(nf < 0, 0.0, out)
+
+
+def frexp(x):
+    """torch.frexp: (mantissa in [0.5, 1), int32 exponent) with x = mantissa * 2**exponent."""
+    a = mx.abs(x)
+    ok = (a > 0) & ~mx.isinf(a) & ~mx.isnan(a)
+    e = mx.floor(mx.log2(mx.where(ok, a, 1.0))) + 1
+    m = x / mx.power(2.0, e)
+    big = mx.abs(m) >= 1
+    m, e = mx.where(big, m / 2, m), mx.where(big, e + 1, e)
+    small = ok & (mx.abs(m) < 0.5)
+    m, e = mx.where(small, m * 2, m), mx.where(small, e - 1, e)
+    return mx.where(ok, m, x), mx.where(ok, e, 0).astype(mx.int32)

@@ -41,7 +41,7 @@ def pad(x, widths, mode="constant", value=None):
 
 def vector_norm(x, ord=2, dim=None, keepdim=False):
     """torch.linalg.vector_norm over dim (None: all axes)."""
-    axes = None if dim is None or len(dim) == 0 else list(dim)
+    axes = None if dim is None or len(dim) == 0 or x.ndim == 0 else list(dim)
     if x.size == 0 and ord != 0 and ord > 0 and axes is None:
         return mx.zeros((1,) * x.ndim if keepdim else (), dtype=x.dtype)
     a = mx.abs(x)
