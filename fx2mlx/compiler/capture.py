@@ -283,6 +283,8 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
     consts: dict[str, Any] = {}  # constant (non-tensor) user inputs, substituted into uses
     outputs: tuple = ()
     mutations: list = []
+    # frames of things that are not submodules (e.g. transformers' export hooks) are not module calls
+    module_paths = {p for p, _ in module.named_modules(remove_duplicate=False)} if module is not None else None
     state = dict(ep.state_dict)
     state.update(ep.constants)
     for n in ep.graph.nodes:
@@ -304,7 +306,7 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
                 continue
             args = _bind_args(n, consts)
             nodes.append(ir.Node(n.name, target, args, _vtype(n.meta.get("val")),
-                                 _frames(n), _source(n.meta.get("stack_trace"))))
+                                 _frames(n, module_paths), _source(n.meta.get("stack_trace"))))
         elif n.op == "output":
             outs = list(n.args[0])
             user_outs = []
@@ -432,11 +434,11 @@ def _vtype(val) -> ir.ValueType:
     return None
 
 
-def _frames(n) -> tuple:
+def _frames(n, module_paths: set[str] | None = None) -> tuple:
     stack = n.meta.get("nn_module_stack") or {}
     frames = []
     for key, (path, typ) in stack.items():
-        if path == "":
+        if path == "" or (module_paths is not None and path not in module_paths):
             continue
         frames.append(ir.ModuleFrame(key, path, typ if isinstance(typ, str) else _qualname(typ)))
     return tuple(frames)

@@ -149,7 +149,7 @@ def llm_program(captured, *, quantize: int | None = None, group_size: int = 64) 
     from ..compiler.passes import run_default_passes
     from .quantize import quantize_linears
 
-    program = run_default_passes(add_kv_cache(_drop_hook_frames(captured.program)))
+    program = run_default_passes(add_kv_cache(captured.program))
     if quantize:
         program = quantize_linears(program, quantize, group_size)
     return program
@@ -215,13 +215,6 @@ def compile_llm(source: str | Path, out_dir: Path, *, dtype: str | None = None, 
                 shutil.copy2(folder / name, tmp / name)
     times["weights"] = time.perf_counter() - t
     return captured, times
-
-
-def _drop_hook_frames(program: ir.Program) -> ir.Program:
-    """Frames of transformers' export hook (not a module of the model) would become a class."""
-    bad = "_empty_nn_module_stack_from_metadata_hook"
-    nodes = tuple(replace(n, stack=tuple(f for f in n.stack if not f.path.startswith(bad))) for n in program.nodes)
-    return program.replace_nodes(nodes)
 
 
 def _rope_inputs(program: ir.Program) -> set[str]:
