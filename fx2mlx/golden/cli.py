@@ -88,20 +88,35 @@ def _layer_values(compiled) -> set[str]:
 def _torch_side(out: Path, manifest: dict, captured, source, inputs):
     from ..compiler import ir
     from ..compiler.passes import run_default_passes
-    from .torch_side import golden_values, recapture, source_spec
+    from .torch_side import golden_values, recapture, recapture_llm, source_spec
 
     program = ir.Program.from_json((out / "ir.json").read_text())
+    llm = manifest.get("llm")
     if inputs is None and captured is None and (out / "inputs.safetensors").is_file():
         inputs = out / "inputs.safetensors"  # the example inputs the model was compiled with
-    if captured is None or inputs is not None or source is not None:
-        captured = recapture(source_spec(manifest.get("source", ""), source), str(inputs) if inputs else None)
-    fresh = {n.name: n.target for n in run_default_passes(captured.program).nodes}
+    user_inputs = None
+    if llm:
+        # compiled by the decoder-LLM recipe: capture the way it does (same node names), then compare
+        # against its pipeline (KV cache + fusion) rather than the default passes
+        from ..llm.recipe import llm_program
+
+        if captured is None or inputs is not None or source is not None:
+            captured, user_inputs = recapture_llm(source_spec(manifest.get("source", ""), source),
+                                                  str(inputs) if inputs else None)
+        q = llm.get("quantization") or {}
+        fresh_program = llm_program(captured, quantize=q.get("bits"), group_size=q.get("group_size", 64))
+    else:
+        if captured is None or inputs is not None or source is not None:
+            captured = recapture(source_spec(manifest.get("source", ""), source), str(inputs) if inputs else None)
+        fresh_program = run_default_passes(captured.program)
+    fresh = {n.name: n.target for n in fresh_program.nodes}
     changed = [n.name for n in program.nodes if n.name in fresh and fresh[n.name] != n.target]
     if changed:
         raise GoldenError(f"the PyTorch model no longer matches {out}/ir.json ({len(changed)} value(s) now come "
                           f"from different ops, e.g. {changed[0]}); recompile it")
-    expected, dtypes = golden_values(captured, program)
-    return expected, dtypes, str(inputs) if inputs else "example inputs"
+    expected, dtypes = golden_values(captured, program, user_inputs)
+    desc = str(inputs) if inputs and (user_inputs is not None or not llm) else "example inputs"
+    return expected, dtypes, desc
 
 
 def _write(report: dict, folder: Path, plot: bool, message: str | None) -> None:

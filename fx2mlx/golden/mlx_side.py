@@ -121,9 +121,12 @@ def to_host(v: Any) -> tuple[Any, Any]:
     return v, None
 
 
-def feeder(c: CompiledOutput, expected: dict[str, Any], torch_dtypes: dict[str, Any]) -> Callable[[str], Any]:
+def feeder(c: CompiledOutput, expected: dict[str, Any], torch_dtypes: dict[str, Any],
+           fallback: dict[str, Any] | None = None) -> Callable[[str], Any]:
     """IR value name -> the MLX value fed in isolated mode: weights from weights.safetensors (in MLX
-    layout, as the emitted code expects them), everything else PyTorch's value in the compute dtype."""
+    layout, as the emitted code expects them), everything else PyTorch's value in the compute dtype.
+    A value PyTorch has no name for (a pseudo-op's output, e.g. a KV-cache entry or offset) is taken from
+    `fallback` (the MLX accumulated values); a non-tensor user input without one (the KV cache) is None."""
     import mlx.core as mx
 
     by_input = {i.name: i for i in c.program.inputs}
@@ -147,10 +150,15 @@ def feeder(c: CompiledOutput, expected: dict[str, Any], torch_dtypes: dict[str, 
         inp = by_input.get(name)
         if inp is not None and inp.kind != "user":
             val = c.weights[inp.target]
-        else:
-            if name not in expected:
-                raise KeyError(f"no PyTorch value for {name}")
+        elif name in expected:
             val = conv(expected[name], torch_dtypes.get(name))
+        elif inp is not None and inp.type is None:
+            val = None  # a non-tensor input (the KV cache): the plain forward
+        elif fallback is not None and name in fallback and not isinstance(fallback[name], str):
+            return fallback[name]  # not cached: the fallback may be filled later
+        else:
+            why = f" ({fallback[name]})" if fallback is not None and isinstance(fallback.get(name), str) else ""
+            raise KeyError(f"no PyTorch value for {name}{why}")
         cache[name] = val
         return val
 

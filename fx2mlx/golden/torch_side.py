@@ -86,13 +86,23 @@ def tensor_dtype(v: Any) -> Any:
     return None
 
 
-def golden_values(captured: Captured, program=None) -> tuple[dict[str, Any], dict[str, Any]]:
+def optional_names(program) -> set[str]:
+    """Values of `program` PyTorch need not have: the outputs of fx2mlx pseudo-ops that got a name of their
+    own (KV-cache attention, cache entries and offsets, RoPE tables...) and non-tensor user inputs (the KV
+    cache). A fused node that kept the name of the PyTorch node it replaced is compared normally."""
+    names = {i.name for i in program.user_inputs if i.type is None}
+    names |= {n.name for n in program.nodes if n.target.startswith("fx2mlx.")}
+    return names
+
+
+def golden_values(captured: Captured, program=None, user_inputs: list | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(IR name -> host value, IR name -> torch dtype) for the user inputs and every node of `program`
-    (default: the captured program). Weights are not included: the MLX side reads its own."""
+    (default: the captured program). Weights are not included: the MLX side reads its own.
+    Names in `optional_names(program)` are included where PyTorch has them and skipped otherwise."""
     program = program or captured.program
     names = {i.name for i in program.user_inputs} | {n.name for n in program.nodes}
-    raw = run_graph(captured, keep=names)
-    missing = sorted(names - set(raw))
+    raw = run_graph(captured, user_inputs, keep=names)
+    missing = sorted(names - set(raw) - optional_names(program))
     if missing:
         raise GoldenError(f"{len(missing)} value(s) of the compiled program do not exist in the PyTorch graph "
                           f"({', '.join(missing[:5])}{', …' if len(missing) > 5 else ''}): the source no longer "
@@ -113,6 +123,33 @@ def recapture(spec: str, inputs: str | None = None) -> Captured:
     """Capture SOURCE again (the spec as the CLI takes it)."""
     src = load_source(spec, inputs)
     return capture(src.module, src.args, src.kwargs, description=src.description)
+
+
+def recapture_llm(folder: str, inputs: str | None = None) -> tuple[Captured, list | None]:
+    """Capture a decoder LLM directory exactly as fx2mlx.llm.recipe.compile_llm does (same model loading,
+    same capture_llm), so fx node names match OUT/ir.json. -> (captured, the user inputs to run it on:
+    the token ids of `inputs` (a safetensors file, key input_ids or input_0) where they fit, else None,
+    the recipe's example ids)."""
+    from pathlib import Path
+
+    from ..llm.recipe import capture_llm, load_model
+
+    path = Path(folder)
+    model, on_meta = load_model(path, meta=False)
+    if on_meta:  # (load_model with meta=False returns the real model; kept for safety)
+        raise GoldenError(f"{folder}: the model's weights could not be loaded for the golden check")
+    captured = capture_llm(model, f"hf:{path.resolve()}")
+    ids = None
+    if inputs:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(inputs))
+        t = tensors.get("input_ids", tensors.get("input_0"))
+        tok = next((i for i in captured.program.user_inputs if i.name == "input_ids"), None)
+        if t is not None and tok is not None and tok.type is not None and t.dim() == len(tok.type.shape) \
+                and not t.is_floating_point() and t.shape[1] >= 2:
+            ids = [t.to(torch.int64)]
+    return captured, ids
 
 
 def source_spec(recorded: str, override: str | None) -> str:
