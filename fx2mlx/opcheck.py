@@ -14,6 +14,7 @@ Result of each call: `Result(status, reason, ops, max_err)` with status one of
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import tempfile
@@ -64,15 +65,30 @@ class Result:
 # Fast capture: torch.export's decomposition step re-collects every CompositeImplicitAutograd op on
 # each call (~0.3 s). In a checking process no ops get registered between calls, so cache it.
 # --------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _speed_up_export() -> None:
+_CIA_CACHE: dict = {}
+
+
+@contextlib.contextmanager
+def _speed_up_export():
+    """Within a checking call only (restored after, so nothing leaks into other code in the process)."""
     import torch.export.decomp_utils as du
     import torch.export.exported_program as epm
 
-    cached = functools.lru_cache(maxsize=None)(du._collect_all_valid_cia_ops)
-    du._collect_all_valid_cia_ops = cached
-    epm._collect_all_valid_cia_ops = cached
+    orig_du, orig_epm = du._collect_all_valid_cia_ops, epm._collect_all_valid_cia_ops
+    orig_traces = torch.fx.config.do_not_emit_stack_traces
+    if "ops" not in _CIA_CACHE:
+        _CIA_CACHE["ops"] = orig_du()
+
+    def cached():
+        return _CIA_CACHE["ops"]
+
+    du._collect_all_valid_cia_ops = epm._collect_all_valid_cia_ops = cached
     torch.fx.config.do_not_emit_stack_traces = True  # source lines are not needed here (~25% of export time)
+    try:
+        yield
+    finally:
+        du._collect_all_valid_cia_ops, epm._collect_all_valid_cia_ops = orig_du, orig_epm
+        torch.fx.config.do_not_emit_stack_traces = orig_traces
 
 
 @functools.lru_cache(maxsize=None)
@@ -87,10 +103,9 @@ def _decomp_table_keys():
 
 def _export(module: torch.nn.Module, args: tuple):
     """capture.export without its per-call overhead (same result)."""
-    _speed_up_export()
-    with torch.no_grad():
+    with _speed_up_export(), torch.no_grad():
         ep = torch.export.export(module, args, {}, strict=False)
-    return ep.run_decompositions(_decomp_table_keys().copy())
+        return ep.run_decompositions(_decomp_table_keys().copy())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -372,14 +387,20 @@ def _run(calls, idxs, outputs, program, weights, tensors, refs, results, ops_of)
     model, code, tmp = _emit_and_load(lowered, weights)
     shutil.rmtree(tmp, ignore_errors=True)
     # every user input is an argument of the generated __call__, in program order
-    got = model(*[to_mx(tensors[inp.name]) for inp in sub.user_inputs])
-    got = list(got) if isinstance(got, (tuple, list)) else [got]
+    got = _flat(model(*[to_mx(tensors[inp.name]) for inp in sub.user_inputs]))
     mx.eval([g for g in got if isinstance(g, mx.array)])
     pos = 0
     for i, os_ in zip(idxs, outputs):
         mine = got[pos:pos + len(os_)]
         pos += len(os_)
         results[i] = _judge(calls[i], refs[i], mine, ops_of[i])
+
+
+def _flat(v) -> list:
+    """Graph outputs as a flat list (an op that returns a list, e.g. split, gives several tensors)."""
+    if isinstance(v, (tuple, list)):
+        return [x for item in v for x in _flat(item)]
+    return [v]
 
 
 def _judge(c: Call, ref: list, got: list, ops) -> Result:
