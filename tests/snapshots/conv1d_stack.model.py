@@ -15,9 +15,57 @@ INPUTS = [{'name': 'x', 'shape': [1, 4, 32], 'dtype': 'float32'}]  # example inp
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
 
 
+# ---- vendored from fx2mlx.runtime.tensor_ops: Tensor ops whose PyTorch semantics take a few MLX calls: unfold (sliding windows), pad with every ----
+def pad(x, widths, mode="constant", value=None):
+    """aten.pad / constant_pad_nd: PyTorch's pad list (last axis first, (before, after) pairs)."""
+    pairs = [(0, 0)] * x.ndim
+    for i in range(len(widths) // 2):
+        pairs[x.ndim - 1 - i] = (widths[2 * i], widths[2 * i + 1])
+    crop = tuple(slice(-a if a < 0 else None, b if b < 0 else None) for a, b in pairs)
+    x = x[crop]  # negative widths remove elements
+    pairs = [(max(a, 0), max(b, 0)) for a, b in pairs]
+    if mode == "constant":
+        return mx.pad(x, pairs, constant_values=0 if value is None else value)
+    if mode == "reflect":
+        return mx.pad(x, pairs, mode="reflect")
+    if mode == "replicate":
+        return mx.pad(x, pairs, mode="edge")
+    if mode == "circular":
+        for axis, (a, b) in enumerate(pairs):
+            if a or b:
+                n = x.shape[axis]
+                idx = mx.remainder(mx.arange(-a, n + b), n)
+                x = mx.take(x, idx, axis=axis)
+        return x
+    raise ValueError(f"pad mode {mode!r} is not supported")
+
+
+def mode(x, dim=-1, keepdim=False):
+    """torch.mode: the most frequent value along dim (the smallest of ties) and its last index."""
+    if x.ndim == 0:
+        return x, mx.zeros((), dtype=mx.int64)
+    dim = dim % x.ndim
+    xm = mx.moveaxis(x, dim, -1)
+    counts = mx.sum(mx.expand_dims(xm, -1) == mx.expand_dims(xm, -2), axis=-1)
+    best = mx.max(counts, axis=-1, keepdims=True)
+    big = mx.where(counts == best, xm, mx.array(mx.inf if mx.issubdtype(x.dtype, mx.inexact) else mx.iinfo(x.dtype).max, dtype=x.dtype))
+    value = mx.min(big, axis=-1, keepdims=True)
+    n = xm.shape[-1]
+    idx = mx.max(mx.where(xm == value, mx.arange(n), -1), axis=-1, keepdims=True)
+    value, idx = mx.moveaxis(value, -1, dim), mx.moveaxis(idx, -1, dim)
+    if not keepdim:
+        value, idx = mx.squeeze(value, dim), mx.squeeze(idx, dim)
+    return value, idx.astype(mx.int64)
+
+
 # ---- vendored from fx2mlx.runtime.layers: Layers whose PyTorch semantics take more than one MLX call: convolution on channels-first tensors, ----
 def conv(x, weight, bias, stride, padding, dilation, groups):
     """aten.convolution (not transposed): x (N, C, *S), weight (O, *K, C/groups)."""
+    if groups > 1 and x.ndim == 5:  # MLX groups only 1-D/2-D convolutions: one conv per group
+        xs = mx.split(x, groups, axis=1)
+        ws = mx.split(weight, groups, axis=0)
+        y = mx.concatenate([conv(a, w, None, stride, padding, dilation, 1) for a, w in zip(xs, ws)], axis=1)
+        return y if bias is None else y + bias.reshape((1, -1, 1, 1, 1))
     y = mx.conv_general(mx.moveaxis(x, 1, -1), weight, stride=list(stride), padding=list(padding),
                         kernel_dilation=list(dilation), groups=groups)
     if bias is not None:
@@ -28,8 +76,29 @@ def conv(x, weight, bias, stride, padding, dilation, groups):
 def conv_transpose(x, weight, bias, stride, padding, dilation, output_padding, groups):
     """aten.convolution (transposed): x (N, C, *S), weight (O, *K, C/groups)."""
     nd = x.ndim - 2
+    if groups > 1 and nd == 3:  # MLX groups only 1-D/2-D convolutions: one conv per group
+        xs = mx.split(x, groups, axis=1)
+        ws = mx.split(weight, groups, axis=0)
+        y = mx.concatenate([conv_transpose(a, w, None, stride, padding, dilation, output_padding, 1)
+                            for a, w in zip(xs, ws)], axis=1)
+        return y if bias is None else y + bias.reshape((1, -1, 1, 1, 1))
     fn = {1: mx.conv_transpose1d, 2: mx.conv_transpose2d, 3: mx.conv_transpose3d}[nd]
     one = (lambda v: v[0]) if nd == 1 else (lambda v: tuple(v))
+    if any(output_padding):  # the full transposed conv, then PyTorch's window [p, p + out) of it
+        y = fn(mx.moveaxis(x, 1, -1), weight, stride=one(stride), padding=one([0] * nd), dilation=one(dilation),
+               groups=groups)
+        for i in range(nd):
+            k = weight.shape[1 + i]
+            out = (x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k - 1) + output_padding[i] + 1
+            full = y.shape[1 + i]
+            if padding[i] + out > full:
+                widths = [(0, 0)] * y.ndim
+                widths[1 + i] = (0, padding[i] + out - full)
+                y = mx.pad(y, widths)
+            y = mx.take(y, mx.arange(padding[i], padding[i] + out), axis=1 + i)
+        if bias is not None:
+            y = y + bias
+        return mx.moveaxis(y, -1, 1)
     y = fn(mx.moveaxis(x, 1, -1), weight, stride=one(stride), padding=one(padding), dilation=one(dilation),
            output_padding=one(output_padding), groups=groups)
     if bias is not None:
@@ -149,8 +218,8 @@ class _Conv1dStack(nn.Module):
         self.conv_out = Conv1d()
 
     def __call__(self, x):
-        reflection_pad1d = self.pad(x)
-        convolution = self.conv_in(reflection_pad1d)
+        pad_1 = self.pad(x)
+        convolution = self.conv_in(pad_1)
         add = self.snake1(convolution)
         convolution_1 = self.up(add)
         add_1 = self.snake2(convolution_1)
