@@ -406,11 +406,26 @@ def runtime_names(modules: list[str]) -> set[str]:
     return {d[0] for m in modules for d in _runtime_defs(m)[1]}
 
 
+def _names_used(code: str) -> set[str]:
+    """Names the generated code reads (not attributes such as `mx.pad`, not keywords such as `mode=`)."""
+    import ast
+
+    names: set[str] = set()
+    for line in code.splitlines():
+        try:
+            tree = ast.parse(line.strip())
+        except SyntaxError:
+            names |= set(re.findall(r"(?<![.\w])([A-Za-z_]\w*)\s*\(", line))  # calls, conservatively
+            continue
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return names
+
+
 def vendor_runtime(name: str, code: str) -> dict | None:
     """The definitions of runtime module `name` that `code` uses (and what they use), in file order."""
     doc, defs = _runtime_defs(name)
     by_name = {d[0]: d for d in defs}
-    words = set(re.findall(r"[A-Za-z_]\w*", code))
+    words = _names_used(code)
     need = set()
     todo = [w for w in words if w in by_name]
     while todo:

@@ -15,49 +15,6 @@ INPUTS = [{'name': 'x', 'shape': [1, 4, 32], 'dtype': 'float32'}]  # example inp
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
 
 
-# ---- vendored from fx2mlx.runtime.tensor_ops: Tensor ops whose PyTorch semantics take a few MLX calls: unfold (sliding windows), pad with every ----
-def pad(x, widths, mode="constant", value=None):
-    """aten.pad / constant_pad_nd: PyTorch's pad list (last axis first, (before, after) pairs)."""
-    pairs = [(0, 0)] * x.ndim
-    for i in range(len(widths) // 2):
-        pairs[x.ndim - 1 - i] = (widths[2 * i], widths[2 * i + 1])
-    crop = tuple(slice(-a if a < 0 else None, b if b < 0 else None) for a, b in pairs)
-    x = x[crop]  # negative widths remove elements
-    pairs = [(max(a, 0), max(b, 0)) for a, b in pairs]
-    if mode == "constant":
-        return mx.pad(x, pairs, constant_values=0 if value is None else value)
-    if mode == "reflect":
-        return mx.pad(x, pairs, mode="reflect")
-    if mode == "replicate":
-        return mx.pad(x, pairs, mode="edge")
-    if mode == "circular":
-        for axis, (a, b) in enumerate(pairs):
-            if a or b:
-                n = x.shape[axis]
-                idx = mx.remainder(mx.arange(-a, n + b), n)
-                x = mx.take(x, idx, axis=axis)
-        return x
-    raise ValueError(f"pad mode {mode!r} is not supported")
-
-
-def mode(x, dim=-1, keepdim=False):
-    """torch.mode: the most frequent value along dim (the smallest of ties) and its last index."""
-    if x.ndim == 0:
-        return x, mx.zeros((), dtype=mx.int64)
-    dim = dim % x.ndim
-    xm = mx.moveaxis(x, dim, -1)
-    counts = mx.sum(mx.expand_dims(xm, -1) == mx.expand_dims(xm, -2), axis=-1)
-    best = mx.max(counts, axis=-1, keepdims=True)
-    big = mx.where(counts == best, xm, mx.array(mx.inf if mx.issubdtype(x.dtype, mx.inexact) else mx.iinfo(x.dtype).max, dtype=x.dtype))
-    value = mx.min(big, axis=-1, keepdims=True)
-    n = xm.shape[-1]
-    idx = mx.max(mx.where(xm == value, mx.arange(n), -1), axis=-1, keepdims=True)
-    value, idx = mx.moveaxis(value, -1, dim), mx.moveaxis(idx, -1, dim)
-    if not keepdim:
-        value, idx = mx.squeeze(value, dim), mx.squeeze(idx, dim)
-    return value, idx.astype(mx.int64)
-
-
 # ---- vendored from fx2mlx.runtime.layers: Layers whose PyTorch semantics take more than one MLX call: convolution on channels-first tensors, ----
 def conv(x, weight, bias, stride, padding, dilation, groups):
     """aten.convolution (not transposed): x (N, C, *S), weight (O, *K, C/groups)."""
