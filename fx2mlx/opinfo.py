@@ -27,11 +27,52 @@ OTHER_DTYPES = ("float16", "bfloat16", "int32", "int64", "bool")
 
 # op name (OpInfo name[.variant]) -> why its failing samples are expected to fail. Keep this list
 # honest: every entry is a real limitation of MLX or a PyTorch behaviour fx2mlx does not reproduce.
-XFAIL: dict[str, str] = {}
+_RANDOM = "samples random numbers: MLX's generator is not PyTorch's (same distribution, different values)"
+_SIGNS = "singular vectors / eigenvectors are unique only up to sign (and order for eig): MLX's LAPACK call picks others"
+XFAIL: dict[str, str] = {
+    **{k: _RANDOM for k in (
+        "bernoulli", "cauchy", "exponential", "geometric", "log_normal", "normal", "normal.in_place",
+        "normal.number_mean", "uniform", "rand_like", "randn", "randn_like", "randint", "randint_like", "multinomial",
+        "nn.functional.dropout", "nn.functional.dropout2d", "nn.functional.dropout3d", "nn.functional.alpha_dropout",
+        "nn.functional.feature_alpha_dropout.with_train", "nn.functional.rrelu",
+        "nn.functional.multi_head_attention_forward")},
+    "nn.functional.fractional_max_pool2d": _RANDOM + " (the samples without explicit _random_samples)",
+    "nn.functional.fractional_max_pool3d": _RANDOM + " (the samples without explicit _random_samples)",
+    "svd_lowrank": _RANDOM + "; " + _SIGNS, "pca_lowrank": _RANDOM + "; " + _SIGNS,
+    "linalg.svd": _SIGNS, "svd": _SIGNS, "linalg.eigh": _SIGNS, "linalg.eig": _SIGNS, "linalg.eigvals": _SIGNS,
+    "nn.functional.linear_cross_entropy.chunked": "torch_nn._linear_cross_entropy_batch_chunked is an opaque custom op",
+    "nn.functional.linear_cross_entropy.chunked_none": "torch_nn._linear_cross_entropy_* is an opaque custom op",
+    "cdouble": "complex128 does not exist in MLX", "chalf": "complex32 does not exist in MLX",
+    "sparse.mm.reduce": "sparse tensors do not exist in MLX", "sparse.sampled_addmm": "sparse tensors do not exist in MLX",
+    "to_sparse": "sparse tensors do not exist in MLX",
+    "torch._scaled_mm": "float8 scaled matmul (_scaled_mm) is not lowered", "torch._scaled_mm_v2": "float8 scaled matmul is not lowered",
+    "resize_as_": "resize changes storage in place; functional graphs cannot express it",
+    "hash_tensor": "hash_tensor's hash function is not reproduced",
+    "linalg.ldl_factor_ex": "LDL (Bunch-Kaufman) factorisation is not available in MLX",
+    "linalg.ldl_solve": "LDL (Bunch-Kaufman) factorisation is not available in MLX",
+    "histogramdd": "multi-dimensional histograms (_histogramdd_*) are not lowered yet",
+    "_upsample_bilinear2d_aa": "anti-aliased bilinear resampling is not lowered yet",
+    "igamma": "the regularised incomplete gamma function is not lowered yet",
+    "igammac": "the regularised incomplete gamma function is not lowered yet",
+    **{f"special.{k}": "this Bessel/Airy function is not lowered yet" for k in (
+        "airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "modified_bessel_k0", "modified_bessel_k1",
+        "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "spherical_bessel_j0")},
+    "_segment_reduce.lengths": "segment_reduce with batched (N-D) lengths is not lowered",
+    "_segment_reduce.offsets": "segment_reduce with batched (N-D) offsets is not lowered",
+    "nn.functional.scaled_dot_product_attention": "fx2mlx needs 4-D (B, H, L, E) attention inputs (MLX's fused kernel) "
+                                                  "and no dropout",
+    "linalg.lu_factor": "torch.export threads an effect token through linalg.lu_factor (check_errors); fx2mlx's "
+                        "capture does not take token inputs",
+    "unique_consecutive": "with dim on a 1-D input PyTorch's meta function gives the values shape (u, n): the "
+                          "graph's types are wrong there",
+}
 
 # op name -> (atol, rtol) for float32 where a different algorithm gives larger (but correct) error
 TOLERANCE: dict[str, tuple[float, float]] = {}
 
+# Ill-conditioned results, compared with a tolerance relative to the largest |value| (PyTorch's own
+# float32 error is of that size too).
+NORMWISE = {"matrix_exp", "linalg.matrix_power", "linalg.matrix_exp"}
 # Ops whose values are undefined (uninitialised memory): only shape and dtype are compared.
 SHAPE_ONLY = {"empty", "empty_like", "empty_permuted", "empty_strided", "new_empty", "new_empty_strided"}
 
@@ -76,7 +117,7 @@ def run_op(op, dtype: str, max_samples: int | None = None) -> dict:
     if max_samples:
         samples = samples[:max_samples]
     tol = TOLERANCE.get(key) if dtype == "float32" else None
-    how = "shape" if key in SHAPE_ONLY else "values"
+    how = "shape" if key in SHAPE_ONLY else "normwise" if key in NORMWISE else "values"
     calls = [Call(f"{key}[{i}]", op, (s.input,) + tuple(s.args), dict(s.kwargs), tol=tol, compare=how)
              for i, s in enumerate(samples)]
     t0 = time.time()

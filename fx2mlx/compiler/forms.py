@@ -231,6 +231,13 @@ def red_axes(x, dims) -> Code:
     return axes(dims)
 
 
+def cat_inputs(tensors) -> Code:
+    """aten.cat's inputs minus PyTorch's legacy empty (0,) tensors, which cat skips whatever the dim."""
+    keep = [t for t in tensors if not (isinstance(t, V) and t.shape == (0,))] if \
+        any(isinstance(t, V) and t.rank > 1 for t in tensors) else list(tensors)
+    return Code("[" + ", ".join(py_code(t) for t in (keep or tensors)) + "]")
+
+
 def is_empty(x) -> bool:
     """True when a tensor has a static zero-size dimension (no elements)."""
     return isinstance(x, (V, Out)) and any(isinstance(d, int) and d == 0 for d in x.shape)
@@ -250,6 +257,6 @@ HELPERS = {
     "slice_index": slice_index, "select_index": select_index, "advanced_index": advanced_index,
     "pad_width": pad_width, "expand_shape": expand_shape, "split_points": split_points,
     "squeeze_dims": squeeze_dims, "sym": sym, "is_empty": is_empty, "full_out": full_out,
-    "red_axes": red_axes,
+    "red_axes": red_axes, "cat_inputs": cat_inputs,
 }
 TEMPLATE_NAMES = set(HELPERS) | {"out"}

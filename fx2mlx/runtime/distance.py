@@ -65,9 +65,14 @@ def embedding_bag(weight, indices, offsets, mode, per_sample_weights=None, inclu
         if mode == 1:
             out = out / mx.maximum(count, 1).astype(out.dtype).reshape(-1, 1)
         max_idx = None
-    bag_size = count if mode != 0 else mx.zeros((nb,), dtype=mx.int64)
+    # PyTorch's auxiliary outputs, shaped as its meta function gives them: bag_size has one entry per
+    # offset, max_indices one per bag (and feature, in max mode)
+    n_off = offsets.shape[0]
+    bag_size = mx.concatenate([count, mx.zeros((n_off - nb,), dtype=mx.int64)]) if n_off > nb else count
+    if mode == 0:
+        bag_size = mx.zeros((n_off,), dtype=mx.int64)
     offset2bag = bag.astype(mx.int64) if (mode != 0 or (padding_idx is not None and padding_idx >= 0)) \
         else mx.zeros((0,), dtype=mx.int64)
     if max_idx is None:
-        max_idx = bag_size
+        max_idx = mx.zeros((nb,), dtype=mx.int64) if mode == 0 else count
     return out.astype(weight.dtype), offset2bag, bag_size, max_idx

@@ -11,6 +11,13 @@ def svd(a, full_matrices=False, compute_uv=True):
     """aten._linalg_svd -> (U, S, Vh)."""
     m, n = a.shape[-2], a.shape[-1]
     k = min(m, n)
+    if a.size == 0:
+        s = mx.zeros(a.shape[:-2] + (k,), dtype=a.dtype)
+        if not compute_uv:
+            return mx.zeros((0,), dtype=a.dtype), s, mx.zeros((0,), dtype=a.dtype)
+        eye_m = mx.broadcast_to(mx.eye(m, dtype=a.dtype), a.shape[:-2] + (m, m))
+        eye_n = mx.broadcast_to(mx.eye(n, dtype=a.dtype), a.shape[:-2] + (n, n))
+        return (eye_m if full_matrices else eye_m[..., :, :k]), s, (eye_n if full_matrices else eye_n[..., :k, :])
     if not compute_uv:
         s = mx.linalg.svd(a, compute_uv=False, stream=CPU)
         empty = mx.zeros((0,), dtype=a.dtype)
@@ -30,6 +37,12 @@ def qr(a, mode="reduced"):
         _, r = mx.linalg.qr(a, stream=CPU)
         r = mx.concatenate([r, mx.zeros(a.shape[:-2] + (m - n, n), dtype=a.dtype)], axis=-2)
         return q, r
+    if a.size == 0:
+        k = min(m, n)
+        qm = m if mode == "complete" else k
+        q = mx.broadcast_to(mx.eye(m, qm, dtype=a.dtype), a.shape[:-2] + (m, qm))
+        r = mx.zeros(a.shape[:-2] + (qm if mode == "complete" else k, n), dtype=a.dtype)
+        return (mx.zeros((0,), dtype=a.dtype) if mode == "r" else q), r
     q, r = mx.linalg.qr(a, stream=CPU)
     if mode == "r":
         return mx.zeros((0,), dtype=a.dtype), r
@@ -47,6 +60,8 @@ def solve_triangular(a, b, upper, left=True, unitriangular=False):
     if unitriangular:
         a = _unit_diag(a)
     a = mx.triu(a) if upper else mx.tril(a)
+    if a.size == 0 or b.size == 0:
+        return mx.zeros(mx.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:], dtype=b.dtype)
     if left:
         return mx.linalg.solve_triangular(a, b, upper=upper, stream=CPU)
     xt = mx.linalg.solve_triangular(mx.swapaxes(a, -1, -2), mx.swapaxes(b, -1, -2), upper=not upper, stream=CPU)
@@ -58,6 +73,8 @@ def triangular_solve(b, a, upper=True, transpose=False, unitriangular=False):
     t = mx.triu(a) if upper else mx.tril(a)
     if unitriangular:
         t = _unit_diag(t)
+    if t.size == 0 or b.size == 0:
+        return mx.zeros(mx.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:], dtype=b.dtype), a
     if transpose:
         t = mx.swapaxes(t, -1, -2)
         upper = not upper
@@ -66,22 +83,24 @@ def triangular_solve(b, a, upper=True, transpose=False, unitriangular=False):
 
 def lu_factor(a):
     """aten.linalg_lu_factor_ex -> (LU, 1-based int32 pivots, info)."""
+    if a.size == 0:
+        k = min(a.shape[-2], a.shape[-1])
+        return a, mx.zeros(a.shape[:-2] + (k,), dtype=mx.int32), mx.zeros(a.shape[:-2], dtype=mx.int32)
     lu, piv = mx.linalg.lu_factor(a, stream=CPU)
     return lu, piv.astype(mx.int32) + 1, mx.zeros(a.shape[:-2], dtype=mx.int32)
 
 
 def _perm_from_pivots(piv, n):
-    """LAPACK pivots (1-based row swaps, applied in order) -> the permutation of rows (eagerly)."""
-    import_shape = piv.shape
-    flat = piv.reshape(-1, import_shape[-1])
-    rows = []
-    for b in range(flat.shape[0]):
-        perm = list(range(n))
-        for i, p in enumerate(flat[b].tolist()):
-            p = int(p) - 1
-            perm[i], perm[p] = perm[p], perm[i]
-        rows.append(perm)
-    return mx.array(rows).reshape(import_shape[:-1] + (n,))
+    """LAPACK pivots (1-based row swaps, applied in order) -> the row permutation, lazily."""
+    batch = piv.shape[:-1]
+    pos = mx.arange(n, dtype=mx.int32)
+    perm = mx.broadcast_to(pos, batch + (n,))
+    for i in range(piv.shape[-1]):
+        p = mx.expand_dims(piv[..., i].astype(mx.int32) - 1, -1)
+        vi = perm[..., i:i + 1]
+        vp = mx.take_along_axis(perm, p, axis=-1)
+        perm = mx.where(pos == i, vp, mx.where(pos == p, vi, perm))
+    return perm
 
 
 def lu_unpack(lu, piv, unpack_data=True, unpack_pivots=True):
@@ -91,8 +110,7 @@ def lu_unpack(lu, piv, unpack_data=True, unpack_pivots=True):
     lower = mx.tril(lu, -1)[..., :, :k] + mx.eye(m, k, dtype=lu.dtype)
     upper = mx.triu(lu)[..., :k, :]
     perm = _perm_from_pivots(piv, m)  # row i of P^T A is row perm[i] of A
-    eye = mx.eye(m, dtype=lu.dtype)
-    pt = mx.take(eye, perm, axis=0) if perm.ndim == 1 else eye[perm]
+    pt = (mx.expand_dims(perm, -1) == mx.arange(m)).astype(lu.dtype)  # row i of P^T is e_perm[i]
     p = mx.swapaxes(pt, -1, -2)
     return p, lower, upper
 
@@ -105,6 +123,8 @@ def lu(a, pivot=True):
 
 def lu_solve(lu_data, piv, b, left=True, adjoint=False):
     """aten.linalg_lu_solve."""
+    if lu_data.size == 0 or b.size == 0:
+        return mx.zeros(mx.broadcast_shapes(lu_data.shape[:-2], b.shape[:-2]) + b.shape[-2:], dtype=b.dtype)
     p, lower, upper = lu_unpack(lu_data, piv)
     if left and not adjoint:  # A X = B, A = P L U
         y = mx.linalg.solve_triangular(lower, mx.swapaxes(p, -1, -2) @ b, upper=False, stream=CPU)
@@ -119,6 +139,11 @@ def lu_solve(lu_data, piv, b, left=True, adjoint=False):
 
 def solve(a, b, left=True):
     """aten._linalg_solve_ex -> (X, LU, pivots, info); B is a vector when it has one dim less than A."""
+    if a.size == 0 or b.size == 0:
+        f, piv, info = lu_factor(a)
+        shape = mx.broadcast_shapes(a.shape[:-2], b.shape[:-2] if b.ndim == a.ndim else b.shape[:-1])
+        xs = shape + ((a.shape[-1],) if b.ndim == a.ndim - 1 else ((a.shape[-1], b.shape[-1]) if left else (b.shape[-2], a.shape[-1])))
+        return mx.zeros(xs, dtype=a.dtype), f, piv, info
     vector = b.ndim == a.ndim - 1
     if not left:
         a, b = mx.swapaxes(a, -1, -2), mx.swapaxes(b, -1, -2)
@@ -134,6 +159,9 @@ def solve(a, b, left=True):
 
 def det(a):
     """aten._linalg_det -> (det, LU, pivots)."""
+    if a.size == 0:
+        f, piv, _ = lu_factor(a)
+        return mx.ones(a.shape[:-2], dtype=a.dtype), f, piv
     f, piv, _ = lu_factor(a)
     return mx.linalg.det(a, stream=CPU) if hasattr(mx.linalg, "det") else _det_from_lu(f, piv), f, piv
 
@@ -147,6 +175,9 @@ def _det_from_lu(f, piv):
 
 def slogdet(a):
     """aten._linalg_slogdet -> (sign, logabsdet, LU, pivots)."""
+    if a.size == 0:
+        f, piv, _ = lu_factor(a)
+        return mx.ones(a.shape[:-2], dtype=a.dtype), mx.zeros(a.shape[:-2], dtype=a.dtype), f, piv
     f, piv, _ = lu_factor(a)
     d = _det_from_lu(f, piv)
     n = f.shape[-1]
@@ -159,16 +190,22 @@ def slogdet(a):
 
 def inv(a):
     """aten.linalg_inv_ex -> (inverse, info)."""
+    if a.size == 0:
+        return a, mx.zeros(a.shape[:-2], dtype=mx.int32)
     return mx.linalg.inv(a, stream=CPU), mx.zeros(a.shape[:-2], dtype=mx.int32)
 
 
 def cholesky(a, upper=False):
     """aten.linalg_cholesky_ex / cholesky (lower L with A = L L^H, or upper)."""
+    if a.size == 0:
+        return a
     return mx.linalg.cholesky(a, upper=upper, stream=CPU)
 
 
 def cholesky_solve(b, factor, upper=False):
     """aten.cholesky_solve: solve A X = B with A = L L^T (or U^T U)."""
+    if b.size == 0 or factor.size == 0:
+        return mx.zeros(mx.broadcast_shapes(b.shape[:-2], factor.shape[:-2]) + b.shape[-2:], dtype=b.dtype)
     lower = mx.swapaxes(factor, -1, -2) if upper else factor
     y = mx.linalg.solve_triangular(lower, b, upper=False, stream=CPU)
     return mx.linalg.solve_triangular(mx.swapaxes(lower, -1, -2), y, upper=True, stream=CPU)
@@ -176,11 +213,15 @@ def cholesky_solve(b, factor, upper=False):
 
 def cholesky_inverse(factor, upper=False):
     """aten.cholesky_inverse: inverse of A from its Cholesky factor."""
+    if factor.size == 0:
+        return factor
     return mx.linalg.cholesky_inv(factor, upper=upper, stream=CPU)
 
 
 def eigh(a, uplo="L", compute_v=True):
     """aten._linalg_eigh -> (eigenvalues ascending, eigenvectors)."""
+    if a.size == 0:
+        return mx.zeros(a.shape[:-1], dtype=a.dtype), a if compute_v else mx.zeros((0,), dtype=a.dtype)
     w, v = mx.linalg.eigh(a, UPLO=uplo, stream=CPU)
     if not compute_v:
         return w, mx.zeros((0,), dtype=a.dtype)
@@ -192,6 +233,18 @@ def pinv(a, atol=None, rtol=None, hermitian=False):
     m, n = a.shape[-2], a.shape[-1]
     if m == 0 or n == 0:
         return mx.zeros(a.shape[:-2] + (n, m), dtype=a.dtype)
+    if hermitian:  # PyTorch reads the lower triangle and uses the eigendecomposition
+        w, v = mx.linalg.eigh(a, stream=CPU)
+        wmax = mx.max(mx.abs(w), axis=-1, keepdims=True)
+        if atol is None and rtol is None:
+            rtol = n * 1.1920928955078125e-07
+        tol = mx.zeros_like(wmax)
+        if atol is not None:
+            tol = mx.maximum(tol, atol if not isinstance(atol, mx.array) else mx.expand_dims(atol, -1))
+        if rtol is not None:
+            tol = mx.maximum(tol, (rtol if not isinstance(rtol, mx.array) else mx.expand_dims(rtol, -1)) * wmax)
+        winv = mx.where(mx.abs(w) > tol, 1.0 / mx.where(mx.abs(w) > tol, w, 1.0), 0.0)
+        return (v * mx.expand_dims(winv, -2)) @ mx.swapaxes(v, -1, -2)
     u, s, vt = mx.linalg.svd(a, stream=CPU)
     k = min(m, n)
     u, vt = u[..., :, :k], vt[..., :k, :]
@@ -208,16 +261,81 @@ def pinv(a, atol=None, rtol=None, hermitian=False):
 
 
 def matrix_exp(a):
-    """aten.linalg_matrix_exp: scaling and squaring with a degree-18 Taylor polynomial."""
+    """aten.linalg_matrix_exp: scaling and squaring (each matrix scaled by its own power of two) with a
+    degree-18 Taylor polynomial."""
+    if a.size == 0:
+        return a
     norm = mx.max(mx.sum(mx.abs(a), axis=-2), axis=-1)
-    s = int(max(0.0, float(mx.max(mx.ceil(mx.log2(mx.maximum(norm, 1e-30)))).item()) + 1)) if a.size else 0
-    x = a / (2.0 ** s)
+    s = mx.maximum(mx.ceil(mx.log2(mx.maximum(norm, 1e-30))) + 1, 0)  # per matrix
+    steps = int(mx.max(s).item())
+    x = a / mx.expand_dims(mx.power(2.0, s), (-1, -2))
     n = a.shape[-1]
     eye = mx.broadcast_to(mx.eye(n, dtype=a.dtype), a.shape)
     result, term = eye, eye
     for k in range(1, 19):
         term = term @ x / k
         result = result + term
-    for _ in range(s):
-        result = result @ result
+    for k in range(steps):
+        result = mx.where(mx.expand_dims(k < s, (-1, -2)), result @ result, result)
     return result
+
+
+def geqrf(a):
+    """aten.geqrf: Householder QR as LAPACK stores it -> (R with the reflectors below, tau)."""
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    r = mx.array(a)
+    taus = []
+    for j in range(k):
+        x = r[..., j:, j]
+        alpha = x[..., 0]
+        xnorm = mx.sqrt(mx.sum(x[..., 1:] * x[..., 1:], axis=-1)) if m - j > 1 else mx.zeros_like(alpha)
+        norm = mx.sqrt(alpha * alpha + xnorm * xnorm)
+        beta = mx.where(alpha >= 0, -norm, norm)
+        trivial = xnorm == 0
+        tau = mx.where(trivial, 0.0, (beta - alpha) / mx.where(trivial, 1.0, beta))
+        scale = mx.where(trivial, 0.0, 1.0 / mx.where(trivial, 1.0, alpha - beta))
+        v = x * mx.expand_dims(scale, -1)
+        v = mx.concatenate([mx.ones(v.shape[:-1] + (1,), dtype=v.dtype), v[..., 1:]], axis=-1)
+        sub = r[..., j:, j:]
+        w = mx.sum(mx.expand_dims(v, -1) * sub, axis=-2)  # v^T sub
+        sub = sub - mx.expand_dims(tau, (-1, -2)) * (mx.expand_dims(v, -1) * mx.expand_dims(w, -2))
+        r[..., j:, j:] = sub
+        r[..., j, j] = mx.where(trivial, alpha, beta)
+        if m - j > 1:
+            r[..., j + 1:, j] = v[..., 1:]
+        taus.append(tau)
+    tau = mx.stack(taus, axis=-1) if taus else mx.zeros(a.shape[:-2] + (0,), dtype=a.dtype)
+    return r, tau
+
+
+def _householder_q(a, tau):
+    """Q = H_1 ... H_k from geqrf's reflectors (m x m)."""
+    m = a.shape[-2]
+    k = tau.shape[-1]
+    q = mx.broadcast_to(mx.eye(m, dtype=a.dtype), a.shape[:-2] + (m, m))
+    for j in range(k):
+        v = mx.concatenate([mx.zeros(a.shape[:-2] + (j,), dtype=a.dtype), mx.ones(a.shape[:-2] + (1,), dtype=a.dtype),
+                            a[..., j + 1:, j]], axis=-1)
+        qv = mx.sum(q * mx.expand_dims(v, -2), axis=-1)  # Q v
+        q = q - mx.expand_dims(tau[..., j], (-1, -2)) * (mx.expand_dims(qv, -1) * mx.expand_dims(v, -2))
+    return q
+
+
+def householder_product(a, tau):
+    """aten.linalg_householder_product: the first n columns of H_1 ... H_k."""
+    return _householder_q(a, tau)[..., :, : a.shape[-1]]
+
+
+def ormqr(a, tau, other, left=True, transpose=False):
+    """aten.ormqr: op(Q) @ other (left) or other @ op(Q), Q from geqrf's reflectors."""
+    q = _householder_q(a, tau)
+    if transpose:
+        q = mx.swapaxes(q, -1, -2)
+    return q @ other if left else other @ q
+
+
+def eig(a):
+    """aten.linalg_eig -> (complex eigenvalues, complex eigenvectors), LAPACK's normalisation."""
+    w, v = mx.linalg.eig(a, stream=CPU)
+    return w, v

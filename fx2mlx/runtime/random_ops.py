@@ -31,3 +31,17 @@ def random_like(x, kind, a=0.0, b=1.0):
     else:  # bernoulli
         out = mx.random.bernoulli(a, shape)
     return out.astype(x.dtype)
+
+
+def randint(low, high, shape, dtype):
+    """Integers uniform in [low, high)."""
+    return mx.random.randint(low, high, shape).astype(dtype)
+
+
+def multinomial(probs, num_samples, replacement=False):
+    """torch.multinomial: indices sampled from each row of probs (Gumbel top-k without replacement)."""
+    logits = mx.log(probs)
+    if replacement:
+        return mx.random.categorical(logits, num_samples=num_samples).astype(mx.int64)
+    g = logits - mx.log(-mx.log(mx.random.uniform(shape=logits.shape)))
+    return mx.argsort(-g, axis=-1)[..., :num_samples].astype(mx.int64)

@@ -236,3 +236,38 @@ def im2col(x, kernel_size, dilation, padding, stride):
             cols.append(xp[:, :, i * dh:i * dh + sh * (lh - 1) + 1:sh, j * dw:j * dw + sw * (lw - 1) + 1:sw])
     out = mx.stack(cols, axis=2).reshape(n, c * kh * kw, lh * lw)
     return out[0] if unbatched else out
+
+
+def _gather3d(x, iz, iy, ix):
+    """x (N, C, D, H, W); integer iz, iy, ix (N, *O) -> (N, C, *O); out of bounds -> 0."""
+    n, c, d, h, w = x.shape
+    valid = (iz >= 0) & (iz < d) & (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    flat = ((mx.clip(iz, 0, d - 1) * h + mx.clip(iy, 0, h - 1)) * w + mx.clip(ix, 0, w - 1)).reshape(n, 1, -1)
+    v = mx.take_along_axis(x.reshape(n, c, d * h * w), mx.broadcast_to(flat, (n, c, flat.shape[-1])), axis=2)
+    v = v.reshape(n, c, *iz.shape[1:])
+    return mx.where(mx.expand_dims(valid, 1), v, mx.zeros((), dtype=v.dtype))
+
+
+def grid_sample_3d(x, grid, interpolation_mode, padding_mode, align_corners):
+    """aten.grid_sampler_3d: modes 0 trilinear, 1 nearest; padding 0 zeros, 1 border, 2 reflection."""
+    dtype = x.dtype
+    if dtype in (mx.float16, mx.bfloat16):
+        x, grid = x.astype(mx.float32), grid.astype(mx.float32)
+    d, h, w = x.shape[2], x.shape[3], x.shape[4]
+    gx = _pad_coord(_unnormalize(grid[..., 0], w, align_corners), w, padding_mode, align_corners)
+    gy = _pad_coord(_unnormalize(grid[..., 1], h, align_corners), h, padding_mode, align_corners)
+    gz = _pad_coord(_unnormalize(grid[..., 2], d, align_corners), d, padding_mode, align_corners)
+    if interpolation_mode == 1:
+        r = [mx.round(g).astype(mx.int32) for g in (gz, gy, gx)]
+        return _gather3d(x, *r).astype(dtype)
+    x0, y0, z0 = mx.floor(gx), mx.floor(gy), mx.floor(gz)
+    tx, ty, tz = [mx.expand_dims(t, 1) for t in (gx - x0, gy - y0, gz - z0)]
+    x0, y0, z0 = x0.astype(mx.int32), y0.astype(mx.int32), z0.astype(mx.int32)
+    out = None
+    for dz in (0, 1):
+        for dy in (0, 1):
+            for dx in (0, 1):
+                wgt = (tz if dz else 1 - tz) * (ty if dy else 1 - ty) * (tx if dx else 1 - tx)
+                term = _gather3d(x, z0 + dz, y0 + dy, x0 + dx) * wgt
+                out = term if out is None else out + term
+    return out.astype(dtype)

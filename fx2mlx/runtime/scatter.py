@@ -211,3 +211,17 @@ def masked_select(x, mask):
     m = mx.broadcast_to(mask, shape).reshape(-1)
     pos = nonzero(m)
     return flat[pos[:, 0]] if pos.shape[0] else mx.zeros((0,), dtype=x.dtype)
+
+
+def index_with_masks(x, indices):
+    """aten.index.Tensor when an index is a boolean mask (a data-dependent shape: evaluates the mask)."""
+    return x[_index_tuple(indices)]
+
+
+def repeat_interleave(repeats, output_size=None):
+    """aten.repeat_interleave.Tensor: i repeated repeats[i] times (evaluates the total)."""
+    n = repeats.shape[0]
+    ends = mx.cumsum(repeats)
+    total = output_size if output_size is not None else (int(ends[-1].item()) if n else 0)
+    pos = mx.arange(total)
+    return mx.sum(mx.expand_dims(pos, 1) >= mx.expand_dims(ends, 0), axis=1).astype(mx.int64)

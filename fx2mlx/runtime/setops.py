@@ -27,12 +27,17 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None, 
     else:
         dim = dim % x.ndim
         moved = mx.moveaxis(x, dim, 0)
-        rows = moved.reshape(moved.shape[0], -1)
+        rest = 1
+        for v in moved.shape[1:]:
+            rest *= v
+        rows = moved.reshape(moved.shape[0], rest)
     n = rows.shape[0]
     if n == 0:
         empty = mx.zeros((0,) + (x.shape[:dim] + x.shape[dim + 1:] if dim is not None else ()), dtype=x.dtype)
         vals = empty if dim is None else mx.moveaxis(mx.zeros((0,) + moved.shape[1:], dtype=x.dtype), 0, dim)
-        inv_shape = x.shape if dim is None else (0,)
+        inv_shape = x.shape if dim is None and return_inverse else (0,)
+        if dim is not None:
+            inv_shape = (0,)
         return vals, mx.zeros(inv_shape, dtype=mx.int64), mx.zeros((0,), dtype=mx.int64)
     if consecutive:
         order = mx.arange(n)
@@ -58,7 +63,10 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None, 
     if dim is None:
         inverse = inverse.reshape(x.shape)
     counts = mx.concatenate([starts[1:], mx.array([n], dtype=mx.int64)]) - starts
-    return values, inverse, counts
+    if dim is not None:  # with a dim, PyTorch always returns the inverse and the counts
+        return values, inverse, counts
+    none = mx.zeros((0,), dtype=mx.int64)  # PyTorch returns empty tensors for what was not asked
+    return values, inverse if return_inverse else none, counts if return_counts else none
 
 
 def searchsorted(sorted_sequence, values, right=False, side=None, sorter=None, out_int32=False):
@@ -93,37 +101,50 @@ def isin(elements, test_elements, invert=False):
     return mx.logical_not(hit) if invert else hit
 
 
-def _bin_counts(x, edges, bins, weight=None):
-    """Counts (or weight sums) of x in [edges[i], edges[i+1]) (the last bin closed), float32."""
+def _linspace(a, b, n):
+    """torch.linspace's float arithmetic: from the start for the first half, from the end after."""
+    i = mx.arange(n, dtype=mx.float32)
+    step = (b - a) / max(n - 1, 1)
+    return mx.where(i < n // 2, a + step * i, b - step * (n - 1 - i))
+
+
+def _bin_counts(x, edges, bins, weight=None, local_search=True):
+    """Counts (or weight sums) of x in [edges[i], edges[i+1]) (the last bin closed): PyTorch's
+    linear position, corrected against the edges (histogram) or not (histc)."""
     x = x.reshape(-1)
     lo, hi = edges[0], edges[-1]
-    pos = mx.floor((x - lo) * bins / (hi - lo)).astype(mx.int32)
-    pos = mx.clip(pos, 0, bins - 1)
-    pos = mx.where(x < mx.take(edges, pos), pos - 1, pos)  # agree with the edges exactly
-    pos = mx.where((pos + 1 < bins) & (x >= mx.take(edges, mx.clip(pos + 1, 0, bins))), pos + 1, pos)
-    pos = mx.clip(pos, 0, bins - 1)
+    pos = ((x - lo) * bins / (hi - lo)).astype(mx.int32)
+    if local_search:  # std::upper_bound over edges[max(pos - 1, 0) : min(pos + 2, bins + 1)]
+        start = mx.maximum(pos - 1, 0)
+        stop = mx.minimum(pos + 2, bins + 1)
+        cand = mx.expand_dims(start, -1) + mx.arange(3)
+        ok = (cand < mx.expand_dims(stop, -1)) & (mx.take(edges, mx.clip(cand, 0, bins)) <= mx.expand_dims(x, -1))
+        pos = start + mx.sum(ok, axis=-1) - 1
+    pos = mx.where(pos == bins, bins - 1, pos)
     inside = (x >= lo) & (x <= hi)
+    pos = mx.clip(pos, 0, bins - 1)
     w = mx.ones(x.shape, dtype=mx.float32) if weight is None else weight.reshape(-1).astype(mx.float32)
     return mx.zeros((bins,), dtype=mx.float32).at[pos].add(mx.where(inside, w, 0.0))
 
 
-def _edges(x, bins, lo, hi):
-    if lo is None or (lo == hi):
-        a = mx.min(x).astype(mx.float32) if x.size else mx.array(0.0)
-        b = mx.max(x).astype(mx.float32) if x.size else mx.array(0.0)
-        if lo is not None and lo == hi and lo != 0:
-            a, b = mx.array(float(lo)), mx.array(float(hi))
-        same = a == b
-        a, b = mx.where(same, a - 1, a), mx.where(same, b + 1, b)
+def _outer_edges(x, lo, hi, widen):
+    """The histogram's range: (lo, hi) if given, else the data's; widened by `widen` when empty."""
+    if lo is None:
+        a = mx.min(x) if x.size else mx.array(0.0)
+        b = mx.max(x) if x.size else mx.array(1.0 if widen == 0.5 else 0.0)
     else:
         a, b = mx.array(float(lo)), mx.array(float(hi))
-    return a + (b - a) * mx.arange(bins + 1, dtype=mx.float32) / bins
+    a, b = a.astype(mx.float32), b.astype(mx.float32)
+    same = a == b
+    return mx.where(same, a - widen, a), mx.where(same, b + widen, b)
 
 
 def histc(x, bins=100, lo=0, hi=0):
-    """torch.histc: equal-width bins over [min, max] (data range when min == max == 0)."""
-    edges = _edges(x.astype(mx.float32), bins, None if lo == hi else lo, hi)
-    return _bin_counts(x.astype(mx.float32), edges, bins).astype(x.dtype)
+    """torch.histc: equal-width bins over [min, max] (the data's range when min == max == 0)."""
+    xf = x.astype(mx.float32)
+    a, b = _outer_edges(xf, None if lo == hi == 0 else lo, hi, 1.0)
+    edges = _linspace(a, b, bins + 1)
+    return _bin_counts(xf, edges, bins, local_search=False).astype(x.dtype)
 
 
 def histogram(x, bins, range_=None, weight=None, density=False):
@@ -134,13 +155,14 @@ def histogram(x, bins, range_=None, weight=None, density=False):
         nb = edges.shape[0] - 1
         flat = xf.reshape(-1)
         pos = mx.sum(mx.expand_dims(flat, -1) >= mx.expand_dims(edges, 0), axis=-1) - 1
-        pos = mx.where(flat == edges[-1], nb - 1, pos)
+        pos = mx.where(pos == nb, nb - 1, pos)
         inside = (flat >= edges[0]) & (flat <= edges[-1])
         w = mx.ones(flat.shape, dtype=mx.float32) if weight is None else weight.reshape(-1).astype(mx.float32)
         hist = mx.zeros((nb,), dtype=mx.float32).at[mx.clip(pos, 0, nb - 1)].add(mx.where(inside, w, 0.0))
     else:
         nb = bins
-        edges = _edges(xf, nb, None if range_ is None else range_[0], None if range_ is None else range_[1])
+        a, b = _outer_edges(xf, None if range_ is None else range_[0], None if range_ is None else range_[1], 0.5)
+        edges = _linspace(a, b, nb + 1)
         hist = _bin_counts(xf, edges, nb, weight)
     if density:
         hist = hist / (mx.sum(hist) * (edges[1:] - edges[:-1]))
@@ -171,13 +193,13 @@ def segment_reduce(data, reduce, lengths=None, offsets=None, axis=0, initial=Non
     empty = (lengths == 0).reshape((-1,) + (1,) * (d.ndim - 1))
     if reduce == "sum" or reduce == "mean":
         out = mx.sum(mx.where(m, x, 0), axis=1)
+        if initial is not None:  # the reduction starts from `initial` (also for the mean)
+            out = out + initial
         if reduce == "mean":
             out = out / mx.maximum(lengths, 1).astype(out.dtype).reshape((-1,) + (1,) * (d.ndim - 1))
             default = mx.nan
         else:
             default = 0
-        if initial is not None:
-            out = out + initial if reduce == "sum" else out
     elif reduce == "prod":
         out = mx.prod(mx.where(m, x, 1), axis=1)
         if initial is not None:

@@ -16,27 +16,35 @@ def unfold(x, dim, size, step):
 
 
 def pad(x, widths, mode="constant", value=None):
-    """aten.pad / constant_pad_nd: PyTorch's pad list (last axis first, (before, after) pairs)."""
+    """aten.pad / constant_pad_nd: PyTorch's pad list (last axis first, (before, after) pairs); negative
+    widths crop. Non-constant modes gather: output i reads input i - before, replicated, reflected or
+    wrapped into range (PyTorch's index rule, which also defines negative widths)."""
     pairs = [(0, 0)] * x.ndim
     for i in range(len(widths) // 2):
         pairs[x.ndim - 1 - i] = (widths[2 * i], widths[2 * i + 1])
-    crop = tuple(slice(-a if a < 0 else None, b if b < 0 else None) for a, b in pairs)
-    x = x[crop]  # negative widths remove elements
-    pairs = [(max(a, 0), max(b, 0)) for a, b in pairs]
     if mode == "constant":
-        return mx.pad(x, pairs, constant_values=0 if value is None else value)
-    if mode == "reflect":
-        return mx.pad(x, pairs, mode="reflect")
-    if mode == "replicate":
-        return mx.pad(x, pairs, mode="edge")
-    if mode == "circular":
-        for axis, (a, b) in enumerate(pairs):
-            if a or b:
-                n = x.shape[axis]
-                idx = mx.remainder(mx.arange(-a, n + b), n)
-                x = mx.take(x, idx, axis=axis)
-        return x
-    raise ValueError(f"pad mode {mode!r} is not supported")
+        crop = tuple(slice(-a if a < 0 else None, b if b < 0 else None) for a, b in pairs)
+        x = x[crop]
+        return mx.pad(x, [(max(a, 0), max(b, 0)) for a, b in pairs], constant_values=0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad mode {mode!r} is not supported")
+    if mode == "circular":  # PyTorch crops first, then wraps around what is left
+        crop = tuple(slice(-a if a < 0 else None, b if b < 0 else None) for a, b in pairs)
+        x = x[crop]
+        pairs = [(max(a, 0), max(b, 0)) for a, b in pairs]
+    for axis, (a, b) in enumerate(pairs):
+        if a == 0 and b == 0:
+            continue
+        n = x.shape[axis]
+        j = mx.arange(-a, n + b)
+        if mode == "replicate":
+            j = mx.clip(j, 0, n - 1)
+        elif mode == "reflect":
+            j = (n - 1) - mx.abs((n - 1) - mx.abs(j))
+        else:
+            j = mx.remainder(j, n)
+        x = mx.take(x, j, axis=axis)
+    return x
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False):
@@ -132,3 +140,61 @@ def variance(x, dim, correction, keepdim=False):
     mean = mx.mean(x, axis=axes, keepdims=True)
     ss = mx.sum(mx.square(x - mean), axis=axes, keepdims=keepdim)
     return ss / max(n - correction, 0)
+
+
+def trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim):
+    """aten._trilinear (bilinear layers): unsqueeze each input at its expand dims, multiply, sum."""
+    for d in sorted(expand1):
+        i1 = mx.expand_dims(i1, d)
+    for d in sorted(expand2):
+        i2 = mx.expand_dims(i2, d)
+    for d in sorted(expand3):
+        i3 = mx.expand_dims(i3, d)
+    p = i1 * i2 * i3
+    return mx.sum(p, axis=list(sumdim)) if len(sumdim) else p
+
+
+def round_decimals(x, decimals):
+    """torch.round(x, decimals=d): half to even at 10**-d."""
+    if decimals >= 0:
+        ten = float(10 ** decimals)
+        return mx.round(x * ten) / ten
+    ten = float(10 ** (-decimals))
+    return mx.round(x / ten) * ten
+
+
+def nextafter(x, y):
+    """torch.nextafter for float32: the next representable value after x towards y."""
+    bits = x.view(mx.int32)
+    step = mx.where((x < y) == (x > 0), 1, -1)
+    nxt = (bits + step).view(mx.float32)
+    tiny = mx.where(y > 0, mx.array(1, dtype=mx.int32), mx.array(-2147483647, dtype=mx.int32)).view(mx.float32)
+    out = mx.where(x == 0, tiny, nxt)
+    out = mx.where(x == y, y, out)
+    return mx.where(mx.isnan(x) | mx.isnan(y), mx.nan, out)
+
+
+def mode(x, dim=-1, keepdim=False):
+    """torch.mode: the most frequent value along dim (the smallest of ties) and its last index."""
+    if x.ndim == 0:
+        return x, mx.zeros((), dtype=mx.int64)
+    dim = dim % x.ndim
+    xm = mx.moveaxis(x, dim, -1)
+    counts = mx.sum(mx.expand_dims(xm, -1) == mx.expand_dims(xm, -2), axis=-1)
+    best = mx.max(counts, axis=-1, keepdims=True)
+    big = mx.where(counts == best, xm, mx.array(mx.inf if mx.issubdtype(x.dtype, mx.inexact) else mx.iinfo(x.dtype).max, dtype=x.dtype))
+    value = mx.min(big, axis=-1, keepdims=True)
+    n = xm.shape[-1]
+    idx = mx.max(mx.where(xm == value, mx.arange(n), -1), axis=-1, keepdims=True)
+    value, idx = mx.moveaxis(value, -1, dim), mx.moveaxis(idx, -1, dim)
+    if not keepdim:
+        value, idx = mx.squeeze(value, dim), mx.squeeze(idx, dim)
+    return value, idx.astype(mx.int64)
+
+
+def embedding_renorm(weight, indices, max_norm, norm_type):
+    """aten.embedding_renorm: the rows used by indices rescaled to norm <= max_norm (as in place)."""
+    norms = vector_norm(weight, norm_type, [1], True)
+    used = mx.zeros((weight.shape[0],), dtype=mx.int32).at[indices.reshape(-1)].add(1) > 0
+    scale = mx.where((norms > max_norm) & mx.expand_dims(used, 1), max_norm / (norms + 1e-7), 1.0)
+    return (weight * scale).astype(weight.dtype)
