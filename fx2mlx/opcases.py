@@ -352,6 +352,7 @@ def _nn_cases() -> list:
         ("upsample_nearest2d_vec", aten.upsample_nearest2d.vec, (x4, [9, 7], None), {}),
         ("upsample_bilinear2d_vec", aten.upsample_bilinear2d.vec, (x4, None, False, [1.5, 0.5]), {}),
         ("stft", lambda v: torch.view_as_real(torch.stft(v, 16, window=torch.hann_window(16), return_complex=True)), (T(2, 64),), {}),
+        ("istft", lambda v: torch.istft(torch.view_as_complex(v), 16, window=torch.hann_window(16)), (T(9, 5, 2),), {}),
         ("rfft", lambda v: torch.view_as_real(torch.fft.rfft(v)), (T(3, 8),), {}),
         ("rfft_ortho", lambda v: torch.view_as_real(torch.fft.rfft2(v, norm="ortho")), (T(2, 4, 6),), {}),
         ("irfft", lambda v: torch.fft.irfft(torch.view_as_complex(v)), (T(3, 5, 2),), {}),

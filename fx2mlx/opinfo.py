@@ -49,6 +49,7 @@ XFAIL: dict[str, str] = {
     "resize_as_": "resize changes storage in place; functional graphs cannot express it",
     "hash_tensor": "hash_tensor's hash function is not reproduced",
     "linalg.ldl_factor_ex": "LDL (Bunch-Kaufman) factorisation is not available in MLX",
+    "linalg.ldl_factor": "LDL (Bunch-Kaufman) factorisation is not available in MLX",
     "linalg.ldl_solve": "LDL (Bunch-Kaufman) factorisation is not available in MLX",
     "histogramdd": "multi-dimensional histograms (_histogramdd_*) are not lowered yet",
     "_upsample_bilinear2d_aa": "anti-aliased bilinear resampling is not lowered yet",
@@ -61,8 +62,6 @@ XFAIL: dict[str, str] = {
     "_segment_reduce.offsets": "segment_reduce with batched (N-D) offsets is not lowered",
     "nn.functional.scaled_dot_product_attention": "fx2mlx needs 4-D (B, H, L, E) attention inputs (MLX's fused kernel) "
                                                   "and no dropout",
-    "linalg.lu_factor": "torch.export threads an effect token through linalg.lu_factor (check_errors); fx2mlx's "
-                        "capture does not take token inputs",
     "unique_consecutive": "with dim on a 1-D input PyTorch's meta function gives the values shape (u, n): the "
                           "graph's types are wrong there",
 }

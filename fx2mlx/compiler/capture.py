@@ -281,6 +281,7 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
     inputs: list[ir.Input] = []
     nodes: list[ir.Node] = []
     consts: dict[str, Any] = {}  # constant (non-tensor) user inputs, substituted into uses
+    effects: set[str] = set()  # effect tokens and the effectful checks that use them (dropped)
     outputs: tuple = ()
     mutations: list = []
     # frames of things that are not submodules (e.g. transformers' export hooks) are not module calls
@@ -290,6 +291,9 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
     for n in ep.graph.nodes:
         if n.op == "placeholder":
             s = spec_by_name[n.name]
+            if s.kind == InputKind.TOKEN:  # effect token (ordering of error checks): no value
+                effects.add(n.name)
+                continue
             if s.kind not in kinds:
                 raise CaptureError(f"unsupported graph input kind {s.kind} for {n.name}")
             if s.kind == InputKind.USER_INPUT and not isinstance(n.meta.get("val"), torch.Tensor):
@@ -304,6 +308,19 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
             target = _target_name(n.target)
             if target in _SKIP_TARGETS:
                 continue
+            if n.target is torch.ops.higher_order.with_effects:
+                # an effectful op ordered by a token, e.g. linalg's singular-matrix check: dropped when it
+                # yields nothing but the token (a check); one whose values are used cannot be dropped
+                used = [u for u in n.users if u.args[1] != 0 and u.users]
+                if used:
+                    raise CaptureError(f"effectful op {_target_name(n.args[1])} returns values the graph uses"
+                                       f"{_src_suffix(n)}; "
+                                       "fx2mlx drops only effectful checks")
+                effects.add(n.name)
+                continue
+            if target == "operator.getitem.default" and getattr(n.args[0], "name", None) in effects:
+                effects.add(n.name)
+                continue
             args = _bind_args(n, consts)
             nodes.append(ir.Node(n.name, target, args, _vtype(n.meta.get("val")),
                                  _frames(n, module_paths), _source(n.meta.get("stack_trace"))))
@@ -317,6 +334,8 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
                     user_outs.append(_arg(o, consts))
                 elif kind == "BUFFER_MUTATION":
                     mutations.append((_valid_weight_name(s.target), _arg(o, consts)))
+                elif kind == "TOKEN":
+                    continue
                 else:
                     raise CaptureError(f"unsupported graph output kind {kind} (user input mutation?) in {s}")
             outputs = tuple(user_outs)
