@@ -94,6 +94,16 @@ def _unary_cases() -> list:
         ("scalar_0d", torch.sin, torch.tensor(0.7)),
     ]:
         cases.append(Call(f"unary.{name}", fn, (arg,)))
+    # Bessel/Airy (runtime/special.py): both sides of each piecewise range (2, 2.09, 5, 8.32), edges, NaN
+    wide = torch.cat([torch.linspace(-12.0, 12.0, 41),
+                      torch.tensor([0.0, -0.0, 1e-6, 0.3, 2.0, 2.09, -2.09, 5.0, 8.4, 25.0, float("inf"), float("nan")])])
+    for name in ("airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "modified_bessel_k0", "modified_bessel_k1",
+                 "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "spherical_bessel_j0"):
+        cases.append(Call(f"special.{name}", getattr(torch.special, name), (wide,)))
+    # incomplete gamma: every branch (series, continued fraction, small-x series, asymptotic a ~ x) and the edges
+    a = torch.tensor([0.0, 0.05, 0.5, 1.0, 3.0, 8.0, 30.0, 150.0, 600.0, float("inf")]).unsqueeze(1)
+    xg = torch.tensor([-1.0, 0.0, 0.01, 0.3, 0.8, 1.05, 2.0, 5.0, 9.0, 28.0, 40.0, 160.0, 620.0, float("inf")])
+    cases += [Call("special.igamma", torch.igamma, (a, xg)), Call("special.igammac", torch.igammac, (a, xg))]
     return cases
 
 
@@ -322,6 +332,10 @@ def _nn_cases() -> list:
         ("sdpa", F.scaled_dot_product_attention, (T(1, 2, 4, 8), T(1, 2, 4, 8), T(1, 2, 4, 8)), {}),
         ("sdpa_causal", F.scaled_dot_product_attention, (T(1, 2, 4, 8), T(1, 2, 6, 8), T(1, 2, 6, 8)), {"is_causal": True}),
         ("sdpa_bool_mask", F.scaled_dot_product_attention, (T(1, 2, 4, 8), T(1, 2, 4, 8), T(1, 2, 4, 8), T(4, 4, dtype=b8)), {}),
+        ("sdpa_3d_causal", F.scaled_dot_product_attention, (T(2, 3, 8), T(2, 5, 8), T(2, 5, 6)), {"is_causal": True}),
+        ("sdpa_broadcast_mask", F.scaled_dot_product_attention, (T(3, 8), T(2, 4, 5, 8), T(2, 4, 5, 8), T(2, 1, 3, 5)), {}),
+        ("sdpa_5d_bool", F.scaled_dot_product_attention, (T(2, 1, 2, 3, 4), T(2, 3, 2, 3, 4), T(2, 3, 2, 3, 4),
+                                                          T(3, 1, 3, 3, dtype=b8)), {"scale": 0.3}),
         ("cdist", torch.cdist, (T(2, 3, 4), T(2, 5, 4)), {}), ("cdist_p1", torch.cdist, (T(3, 4), T(5, 4)), {"p": 1.0}),
         ("pdist", F.pdist, (T(5, 3),), {}), ("pdist_p3", F.pdist, (T(4, 3), 3.0), {}),
         ("embedding_bag_sum", F.embedding_bag, (I(8, high=10), T(10, 3), torch.tensor([0, 3, 3, 6])), {"mode": "sum"}),

@@ -84,6 +84,9 @@ class OpSoup(nn.Module):
         outs.append(tv + ti.float())
         pos = torch.arange(6, dtype=torch.float32) + torch.arange(0, 12, 2).float() * 0.1
         outs.append(x + pos + torch.any(mask, dim=1, keepdim=True).float() + torch.all(mask, dim=-1, keepdim=True).float())
+        q3 = x.reshape(8, 5, 6)  # attention on 3-D inputs (runtime attention_nd), causal and with a bool mask
+        outs.append(F.scaled_dot_product_attention(q3, q3, q3, is_causal=True) +
+                    F.scaled_dot_product_attention(q3, q3, q3, attn_mask=mask[0, 0, :, :5]))
         return tuple(outs)
 
 

@@ -156,11 +156,16 @@ def fractional_max_pool(x, kernel_size, output_size, samples):
         term = coord.reshape(shape) * stride
         flat_pos = term if flat_pos is None else flat_pos + term
     full = [n, c] + list(output_size) + list(kernel_size)
-    flat_pos = mx.broadcast_to(flat_pos, full).reshape(n, c, -1)
-    vals = mx.take_along_axis(x.reshape(n, c, -1), flat_pos, axis=2).reshape(n, c, math.prod(output_size), -1)
+    windows, taps = math.prod(output_size), math.prod(kernel_size)
+    if n * c == 0:  # MLX cannot argmax an empty array
+        out = mx.zeros([n, c] + list(output_size), dtype=x.dtype)
+        values, idx = out, out.astype(mx.int64)
+        return (values[0], idx[0]) if unbatched else (values, idx)
+    flat_pos = mx.broadcast_to(flat_pos, full).reshape(n, c, windows * taps)
+    vals = mx.take_along_axis(x.reshape(n, c, math.prod(spatial)), flat_pos, axis=2).reshape(n, c, windows, taps)
     arg = mx.argmax(vals, axis=-1)
     values = mx.max(vals, axis=-1).reshape([n, c] + list(output_size))
-    idx = mx.take_along_axis(flat_pos.reshape(n, c, math.prod(output_size), -1), mx.expand_dims(arg, -1), axis=-1)
+    idx = mx.take_along_axis(flat_pos.reshape(n, c, windows, taps), mx.expand_dims(arg, -1), axis=-1)
     idx = idx.reshape([n, c] + list(output_size)).astype(mx.int64)
     if unbatched:
         values, idx = values[0], idx[0]

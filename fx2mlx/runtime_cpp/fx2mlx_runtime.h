@@ -736,6 +736,32 @@ inline mx::array attention_bool_mask(const mx::array& q, const mx::array& k, con
   return mx::where(mx::any(mask, std::vector<int>{-1}, true), out, mx::zeros({}, out.dtype()));
 }
 
+// Attention on inputs of any rank >= 2 (fx2mlx/runtime/attention.py attention_nd): batch dimensions
+// broadcast and are flattened into the heads axis; `causal` is PyTorch's top-left aligned triangle.
+inline mx::array attention_nd(const mx::array& q, const mx::array& k, const mx::array& v, double scale,
+                              std::optional<mx::array> mask, bool causal) {
+  const int L = q.shape(-2), S = k.shape(-2);
+  auto batch = [](const mx::array& t) { return mx::Shape(t.shape().begin(), t.shape().end() - 2); };
+  mx::Shape lead = mx::broadcast_shapes(mx::broadcast_shapes(batch(q), batch(k)), batch(v));
+  int n = 1;
+  for (int d : lead) n *= d;
+  auto with = [&](std::initializer_list<int> tail) {
+    mx::Shape s = lead;
+    s.insert(s.end(), tail.begin(), tail.end());
+    return s;
+  };
+  auto flat = [&](const mx::array& t, int rows) {
+    return mx::reshape(mx::broadcast_to(t, with({rows, t.shape(-1)})), {1, n, rows, t.shape(-1)});
+  };
+  if (causal) mask = mx::tril(mx::ones({L, S}, mx::bool_));
+  if (mask) mask = mx::reshape(mx::broadcast_to(*mask, with({L, S})), {1, n, L, S});
+  auto q4 = flat(q, L), k4 = flat(k, S), v4 = flat(v, S);
+  mx::array out = !mask ? fx::sdpa(q4, k4, v4, scale)
+                  : mask->dtype() == mx::bool_ ? fx::attention_bool_mask(q4, k4, v4, scale, *mask)
+                                               : fx::sdpa(q4, k4, v4, scale, *mask);
+  return mx::reshape(out, with({L, v.shape(-1)}));
+}
+
 // ---- KV cache (fx2mlx/runtime/kv_cache.py) --------------------------------------------------------
 // Keys and values (B, heads, positions, head_dim) in buffers that grow in steps of 256 positions.
 struct KVCache {
