@@ -268,3 +268,10 @@ def test_metrics():
     assert compare_arrays(ints, ints.copy(), tol)["passed"]
     assert not compare_arrays(ints, ints + np.array([0, 0, 1, 0, 0]), tol)["passed"]
     assert not compare_arrays(a, a.astype(np.float16), tol, actual_dtype="float16")["passed"]  # dtype differs
+
+
+def test_report_json_is_strict_json():
+    from fx2mlx.golden.cli import _strict_json
+
+    doc = json.dumps(_strict_json({"a": [float("inf"), 1.5, (float("nan"), -float("inf"))], "b": None}), allow_nan=False)
+    assert json.loads(doc) == {"a": ["inf", 1.5, ["nan", "-inf"]], "b": None}

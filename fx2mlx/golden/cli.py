@@ -9,6 +9,7 @@ is out of tolerance, naming the first divergence.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Optional
@@ -119,6 +120,18 @@ def _torch_side(out: Path, manifest: dict, captured, source, inputs):
     return expected, dtypes, desc
 
 
+def _strict_json(v):
+    """Standard JSON has no Infinity/NaN: non-finite numbers (e.g. the error of a value that is NaN on one
+    side) are written as the strings "inf", "-inf" and "nan"."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: _strict_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_strict_json(x) for x in v]
+    return v
+
+
 def _write(report: dict, folder: Path, plot: bool, message: str | None) -> None:
     from .render import html
     from .render import plot as plot_png
@@ -135,7 +148,7 @@ def _write(report: dict, folder: Path, plot: bool, message: str | None) -> None:
             png = None
     else:
         png = None
-    (folder / "report.json").write_text(json.dumps(report, indent=1))
+    (folder / "report.json").write_text(json.dumps(_strict_json(report), indent=1, allow_nan=False))
     html(report, folder / "report.html", png, message)
 
 
