@@ -199,6 +199,19 @@ def _reduction_cases() -> list:
         ("vector_norm_inf", torch.linalg.vector_norm, (x, math.inf, (0, 2)), {}),
         ("median", torch.median, (x, 1), {}), ("median_all", torch.median, (x,), {}),
         ("kthvalue", torch.kthvalue, (x, 2, 1), {}),
+        # (private generators: these inputs leave T's seed sequence, and so the other cases, unchanged)
+        ("histogramdd", lambda v: torch.histogramdd(v, [3, 4]), (torch.rand(20, 2, generator=_gen(9001)) * 6 - 3,), {}),
+        ("histogramdd_range_weight", lambda v, w: torch.histogramdd(
+            v, [2, 3, 2], range=[-1.0, 1.0, -2.0, 2.0, 0.0, 3.0], weight=w, density=True),
+         (torch.rand(4, 5, 3, generator=_gen(9002)) * 6 - 3, torch.rand(4, 5, generator=_gen(9003))), {}),
+        ("histogramdd_edges", lambda v, a, b: torch.histogramdd(v, [a, b]).hist,
+         (torch.rand(20, 2, generator=_gen(9004)) * 6 - 3, torch.tensor([-3.0, -1.0, 0.5, 3.0]), torch.tensor([-2.0, 0.0, 2.5])), {}),
+        ("segment_reduce_lengths_2d", lambda d, n: torch.segment_reduce(d, "sum", lengths=n, axis=1),
+         (torch.randn(3, 6, 2, generator=_gen(9005)), torch.tensor([[1, 2, 3], [0, 6, 0], [2, 2, 2]])), {}),
+        ("segment_reduce_offsets_2d", lambda d, o: torch.segment_reduce(d, "mean", offsets=o, axis=1, initial=0.5),
+         (torch.randn(2, 5, generator=_gen(9006)), torch.tensor([[0, 2, 2, 5], [0, 1, 4, 5]])), {}),
+        ("segment_reduce_f16", lambda d, n: torch.segment_reduce(d, "sum", lengths=n),
+         (torch.randn(8, 3, generator=_gen(9007)).to(f16), torch.tensor([3, 0, 5])), {}),
     ]:
         c.append(Call(f"reduction.{name}", fn, args, kw))
     return c
@@ -365,6 +378,9 @@ def _nn_cases() -> list:
         ("interp_nearest3d", F.interpolate, (T(1, 2, 3, 4, 4),), {"scale_factor": 2, "mode": "nearest"}),
         ("upsample_nearest2d_vec", aten.upsample_nearest2d.vec, (x4, [9, 7], None), {}),
         ("upsample_bilinear2d_vec", aten.upsample_bilinear2d.vec, (x4, None, False, [1.5, 0.5]), {}),
+        ("interp_bilinear_aa", F.interpolate, (x4,), {"size": (4, 3), "mode": "bilinear", "antialias": True}),
+        ("interp_bilinear_aa_ac", F.interpolate, (x4,), {"size": (9, 4), "mode": "bilinear", "align_corners": True, "antialias": True}),
+        ("interp_bicubic_aa", F.interpolate, (x4,), {"scale_factor": 0.4, "mode": "bicubic", "antialias": True}),
         ("stft", lambda v: torch.view_as_real(torch.stft(v, 16, window=torch.hann_window(16), return_complex=True)), (T(2, 64),), {}),
         ("istft", lambda v: torch.istft(torch.view_as_complex(v), 16, window=torch.hann_window(16)), (T(9, 5, 2),), {}),
         ("rfft", lambda v: torch.view_as_real(torch.fft.rfft(v)), (T(3, 8),), {}),

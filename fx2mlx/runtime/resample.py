@@ -1,7 +1,10 @@
 """Resampling with PyTorch's exact index arithmetic (aten/src/ATen/native/UpSample.h, GridSampler.h):
-upsample (nearest, nearest-exact, linear/bilinear/trilinear, bicubic), grid_sample, col2im (fold).
+upsample (nearest, nearest-exact, linear/bilinear/trilinear, bicubic, anti-aliased bilinear/bicubic),
+grid_sample, col2im (fold).
 Tensors are channels-first (N, C, *spatial) as in PyTorch. Source indices are computed in float32,
 as PyTorch does for float32/float16/bfloat16 inputs; half inputs are interpolated in float32."""
+import math
+
 import mlx.core as mx
 
 
@@ -108,6 +111,76 @@ def upsample_bicubic(x, out_size, align_corners, scales=None):
             term = _take(x, idx, axis) * ws[k].reshape(shape).astype(x.dtype)
             acc = term if acc is None else acc + term
         x = acc
+    return x.astype(dtype)
+
+
+def _f32(v):
+    """Round a Python float to the nearest float32 (ties to even), as a Python float."""
+    if v == 0 or v != v or v in (float("inf"), float("-inf")):
+        return v
+    m, e = math.frexp(v)
+    return math.ldexp(round(m * (1 << 24)), e - 24)
+
+
+def _floor_half_up(v):
+    """floor(v + 0.5) of float32 v with v + 0.5 exact (PyTorch adds the 0.5 in double)."""
+    f = mx.floor(v)
+    return (f + (v - f >= 0.5)).astype(mx.int32)
+
+
+def _aa_filter(t, cubic):
+    t = mx.abs(t)
+    if not cubic:  # triangle
+        return mx.where(t < 1.0, 1.0 - t, 0.0)
+    a = -0.5  # Keys' cubic with a = -0.5 (as PIL)
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return mx.where(t < 1.0, near, mx.where(t < 2.0, far, 0.0))
+
+
+def _resample_aa_axis(x, axis, n_out, align_corners, scale, cubic):
+    """One axis of PyTorch's separable anti-aliased resampling (UpSampleKernel.cpp,
+    _compute_index_ranges_weights with antialias): output i averages inputs xmin..xmin+xsize-1 with
+    filter((k - center + 0.5) / max(scale, 1)) weights, normalised; the support grows with the
+    downsampling factor."""
+    n_in = x.shape[axis]
+    if align_corners:
+        s = _f32((n_in - 1) / (n_out - 1)) if n_out > 1 else 0.0
+    else:
+        s = _f32(1.0 / scale) if scale is not None and scale > 0 else _f32(n_in / n_out)
+    half = 2.0 if cubic else 1.0
+    support = _f32(half * s) if s >= 1.0 else half
+    invscale = _f32(1.0 / s) if s >= 1.0 else 1.0
+    taps = int(math.ceil(support)) * 2 + 1
+    center = mx.array(s, dtype=mx.float32) * (mx.arange(n_out, dtype=mx.float32) + 0.5)
+    sup = mx.array(support, dtype=mx.float32)
+    xmin = mx.maximum(_floor_half_up(center - sup), 0)
+    xsize = mx.clip(mx.minimum(_floor_half_up(center + sup), n_in) - xmin, 0, taps)
+    j = mx.arange(taps, dtype=mx.int32)
+    k = mx.expand_dims(xmin, 1) + j  # (n_out, taps)
+    used = j < mx.expand_dims(xsize, 1)
+    arg = (k.astype(mx.float32) - mx.expand_dims(center, 1) + 0.5) * mx.array(invscale, dtype=mx.float32)
+    w = mx.where(used, _aa_filter(arg, cubic), 0.0)
+    total = mx.sum(w, axis=1, keepdims=True)
+    w = mx.where(total != 0, w / mx.where(total != 0, total, 1.0), w)
+    v = mx.take(x, mx.clip(k, 0, n_in - 1).reshape(-1), axis=axis)
+    v = v.reshape(x.shape[:axis] + (n_out, taps) + x.shape[axis + 1:])
+    shape = (n_out, taps) + (1,) * (x.ndim - axis - 1)
+    term = mx.where(used.reshape(shape), v * w.reshape(shape).astype(v.dtype), 0)
+    return mx.sum(term, axis=axis + 1)
+
+
+def upsample_aa(x, out_size, align_corners, scales=None, cubic=False):
+    """_upsample_bilinear2d_aa / _upsample_bicubic2d_aa (antialias=True in F.interpolate): separable,
+    the last axis first; axes whose size does not change are left as they are."""
+    nd = len(out_size)
+    scales = _scales_list(scales, nd)
+    dtype = x.dtype
+    x = x.astype(mx.float32) if dtype in (mx.float16, mx.bfloat16) else x
+    for i in reversed(range(nd)):
+        axis = x.ndim - nd + i
+        if x.shape[axis] != out_size[i]:
+            x = _resample_aa_axis(x, axis, out_size[i], align_corners, scales[i], cubic)
     return x.astype(dtype)
 
 

@@ -1,6 +1,6 @@
-"""Set-like and counting ops: unique (and unique_consecutive), searchsorted/bucketize, isin, histograms,
-bincount, segment_reduce, nonzero_static. `unique` and `bincount` have data-dependent shapes: they
-evaluate their input (like `.item()`)."""
+"""Set-like and counting ops: unique (and unique_consecutive), searchsorted/bucketize, isin, histograms
+(histc, histogram, histogramdd), bincount, segment_reduce, nonzero_static. `unique` and `bincount` have
+data-dependent shapes: they evaluate their input (like `.item()`)."""
 import mlx.core as mx
 
 
@@ -169,6 +169,85 @@ def histogram(x, bins, range_=None, weight=None, density=False):
     return hist.astype(x.dtype), edges.astype(x.dtype)
 
 
+def _upper_bound(seq, v):
+    """std::upper_bound(seq, seq + n, v) - seq for each value of v (libstdc++'s bisection, so the
+    result for unsorted seq is PyTorch's too)."""
+    n = seq.shape[0]
+    first = mx.zeros(v.shape, dtype=mx.int32)
+    count = mx.full(v.shape, n, dtype=mx.int32)
+    for _ in range(n.bit_length()):
+        half = count // 2
+        mid = first + half
+        below = v < mx.take(seq, mx.minimum(mid, n - 1))
+        active = count > 0
+        first = mx.where(active & ~below, mid + 1, first)
+        count = mx.where(active, mx.where(below, half, count - half - 1), count)
+    return first
+
+
+def histogramdd_bin_edges(x, bins, range_=None):
+    """torch.histogramdd's bin edges: bins[d] + 1 equal-width edges per innermost coordinate d, over
+    range_ (lo0, hi0, lo1, hi1, ...) or the data's range (widened by 0.5 when empty; [0, 1] for no data)."""
+    d = x.shape[-1]
+    pts = x.reshape(-1, d).astype(mx.float32)
+    edges = []
+    for i in range(d):
+        if range_ is not None:
+            a, b = mx.array(float(range_[2 * i])), mx.array(float(range_[2 * i + 1]))
+        elif pts.shape[0] == 0:
+            a, b = mx.array(0.0), mx.array(1.0)
+        else:
+            a, b = mx.min(pts[:, i]), mx.max(pts[:, i])
+        same = a == b
+        a, b = mx.where(same, a - 0.5, a), mx.where(same, b + 0.5, b)
+        edges.append(_linspace(a, b, bins[i] + 1).astype(x.dtype))
+    return edges
+
+
+def histogramdd(x, bins, range_=None, weight=None, density=False):
+    """torch.histogramdd's histogram (_histogramdd_from_bin_cts / _from_bin_tensors): bins is a list of
+    bin counts (equal-width edges, PyTorch's linear position + local search) or of edge tensors
+    (PyTorch's binary search). Points outside the edges (or NaN) are not counted."""
+    d = x.shape[-1]
+    pts = x.reshape(-1, d)
+    by_count = not isinstance(bins[0], mx.array)
+    edges = histogramdd_bin_edges(x, bins, range_) if by_count else list(bins)
+    edges = [e.astype(x.dtype) for e in edges]
+    sizes = [e.shape[0] - 1 for e in edges]
+    flat = mx.zeros(pts.shape[:1], dtype=mx.int32)
+    inside = mx.ones(pts.shape[:1], dtype=mx.bool_)
+    for i, e in enumerate(edges):
+        v, nb = pts[:, i], sizes[i]
+        lo, hi = e[0], e[-1]
+        inside = inside & (v >= lo) & (v <= hi)
+        if by_count:  # linear position, then std::upper_bound over edges[max(pos - 1, 0) : min(pos + 2, nb + 1)]
+            pos = ((v - lo) * nb / (hi - lo)).astype(mx.int32)
+            start = mx.maximum(pos - 1, 0)
+            stop = mx.minimum(pos + 2, nb + 1)
+            cand = mx.expand_dims(start, -1) + mx.arange(3)
+            ok = (cand < mx.expand_dims(stop, -1)) & (mx.take(e, mx.clip(cand, 0, nb)) <= mx.expand_dims(v, -1))
+            pos = start + mx.sum(ok, axis=-1) - 1
+        else:
+            pos = _upper_bound(e, v) - 1
+        pos = mx.clip(mx.where(pos == nb, nb - 1, pos), 0, max(nb - 1, 0))
+        flat = flat * nb + pos
+    total = 1
+    for nb in sizes:
+        total *= nb
+    w = mx.ones(pts.shape[:1], dtype=mx.float32) if weight is None else weight.reshape(-1).astype(mx.float32)
+    hist = mx.zeros((total,), dtype=mx.float32)
+    if pts.shape[0]:
+        hist = hist.at[flat].add(mx.where(inside, w, 0.0))
+    hist = hist.astype(x.dtype).reshape(sizes)
+    if density:
+        hist = hist / mx.sum(hist)
+        for i, e in enumerate(edges):
+            shape = [1] * d
+            shape[i] = sizes[i]
+            hist = hist / (e[1:] - e[:-1]).reshape(shape)
+    return hist
+
+
 def bincount(x, weights=None, minlength=0):
     """torch.bincount: evaluates max(x) for the output length."""
     n = max(int(mx.max(x).item()) + 1 if x.size else 0, minlength)
@@ -178,46 +257,68 @@ def bincount(x, weights=None, minlength=0):
 
 
 def segment_reduce(data, reduce, lengths=None, offsets=None, axis=0, initial=None):
-    """torch.segment_reduce with 1-D lengths or offsets along axis: sum, mean, max, min, prod."""
+    """torch.segment_reduce along axis: sum, mean, max, min, prod. lengths (..., S) or offsets
+    (..., S + 1) may be batched: their leading dims are data.shape[:axis] (one segmentation per row)."""
     axis = axis % data.ndim
     if lengths is None:
-        lengths = offsets[1:] - offsets[:-1]
-    ends = mx.cumsum(lengths)
-    starts = ends - lengths
-    n = data.shape[axis]
-    pos = mx.arange(n)
-    member = (mx.expand_dims(pos, 0) >= mx.expand_dims(starts, 1)) & (mx.expand_dims(pos, 0) < mx.expand_dims(ends, 1))
-    d = mx.moveaxis(data, axis, 0)
-    m = member.reshape(member.shape + (1,) * (d.ndim - 1))
-    x = mx.expand_dims(d, 0)
-    empty = (lengths == 0).reshape((-1,) + (1,) * (d.ndim - 1))
-    if reduce == "sum" or reduce == "mean":
-        out = mx.sum(mx.where(m, x, 0), axis=1)
+        starts, ends = offsets[..., :-1], offsets[..., 1:]
+        lengths = ends - starts
+    else:
+        ends = mx.cumsum(lengths, axis=-1)
+        starts = ends - lengths
+    lead = data.shape[:axis]
+    if lengths.ndim == 1 and lead:  # one segmentation shared by every row
+        full = lead + lengths.shape
+        starts, ends, lengths = (mx.broadcast_to(t, full) for t in (starts, ends, lengths))
+    rest = (1,) * (data.ndim - axis - 1)
+    pos = mx.arange(data.shape[axis])
+    member = (pos >= mx.expand_dims(starts, -1)) & (pos < mx.expand_dims(ends, -1))  # lead + (S, n)
+    m = member.reshape(member.shape + rest)
+    x = mx.expand_dims(data, axis)  # lead + (1, n) + rest
+    red = axis + 1
+    empty = (lengths == 0).reshape(lengths.shape + rest)
+    # PyTorch accumulates sum/mean/prod in the data's dtype, element by element: for half types (short
+    # axes) that rounding is reproduced by a sequential loop; otherwise the reduction is vectorised.
+    sequential = data.dtype in (mx.float16, mx.bfloat16) and data.shape[axis] <= 256
+    if sequential and reduce in ("sum", "mean", "prod"):
+        unit = 1 if reduce == "prod" else 0
+        acc = mx.full(lengths.shape + data.shape[axis + 1:], unit if initial is None else initial, dtype=data.dtype)
+        idx_shape = lengths.shape + rest
+        for k in range(data.shape[axis]):
+            idx = mx.clip(starts + k, 0, data.shape[axis] - 1).reshape(idx_shape)
+            v = mx.take_along_axis(data, idx, axis=axis)
+            step = acc * v if reduce == "prod" else acc + v
+            acc = mx.where((k < lengths).reshape(idx_shape), step.astype(data.dtype), acc)
+        out = acc
+        if reduce == "mean":
+            out = out / mx.maximum(lengths, 1).astype(out.dtype).reshape(lengths.shape + rest)
+        default = mx.nan if reduce == "mean" else unit
+    elif reduce == "sum" or reduce == "mean":
+        out = mx.sum(mx.where(m, x, 0), axis=red)
         if initial is not None:  # the reduction starts from `initial` (also for the mean)
             out = out + initial
         if reduce == "mean":
-            out = out / mx.maximum(lengths, 1).astype(out.dtype).reshape((-1,) + (1,) * (d.ndim - 1))
+            out = out / mx.maximum(lengths, 1).astype(out.dtype).reshape(lengths.shape + rest)
             default = mx.nan
         else:
             default = 0
     elif reduce == "prod":
-        out = mx.prod(mx.where(m, x, 1), axis=1)
+        out = mx.prod(mx.where(m, x, 1), axis=red)
         if initial is not None:
             out = out * initial
         default = 1
     elif reduce == "max":
-        out = mx.max(mx.where(m, x, -mx.inf), axis=1)
+        out = mx.max(mx.where(m, x, -mx.inf), axis=red)
         if initial is not None:
             out = mx.maximum(out, initial)
         default = -mx.inf
     else:
-        out = mx.min(mx.where(m, x, mx.inf), axis=1)
+        out = mx.min(mx.where(m, x, mx.inf), axis=red)
         if initial is not None:
             out = mx.minimum(out, initial)
         default = mx.inf
     fill = initial if initial is not None else default
-    out = mx.where(empty, fill, out).astype(data.dtype)
-    return mx.moveaxis(out, 0, axis)
+    return mx.where(empty, fill, out).astype(data.dtype)
 
 
 def nonzero_static(x, size, fill_value=-1):
