@@ -58,6 +58,13 @@ def test_all_tables_load_and_match_torch_schemas():
          schema: "neg(Tensor self) -> Tensor"
          py: "{{ self_ "
      """, "bad py template"),
+    ("""\
+     ops:
+       - op: aten.neg.default
+         schema: "neg(Tensor self) -> Tensor"
+         py: "-{{ self_ }}"
+         opmath: [x]
+     """, "opmath names 'x'"),
 ])
 def test_malformed_entry_fails_with_location(tmp_path, body, message):
     p = write(tmp_path, "fam.yaml", body)

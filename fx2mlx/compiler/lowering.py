@@ -106,8 +106,23 @@ class Lowered:
         values = {("self_" if k == "self" else k): conv(v, roles.get(k)) for k, v in node.args}
         if entry and entry.promote:
             _promote(values, [("self_" if a == "self" else a) for a in entry.promote], lang)
+        if entry and entry.opmath:
+            _opmath(values, [("self_" if a == "self" else a) for a in entry.opmath], lang)
         values["out"] = Out(node.type)
         return values
+
+
+def _opmath(values: dict, names: list[str], lang: str = "py") -> None:
+    """float16/bfloat16 tensor arguments -> float32 (the type check casts the result back)."""
+    for n in names:
+        for i, v in enumerate(values.get(n) if isinstance(values.get(n), list) else [values.get(n)]):
+            if isinstance(v, V) and v.is_tensor and v.dtype in ("float16", "bfloat16"):
+                code = f"{v.code}.astype(mx.float32)" if lang == "py" else f"mx::astype({v.code}, mx::float32)"
+                w = V(code, ir.TensorType(v.shape, "float32"), v.name)
+                if isinstance(values[n], list):
+                    values[n][i] = w
+                else:
+                    values[n] = w
 
 
 def _promote(values: dict, names: list[str], lang: str = "py") -> None:

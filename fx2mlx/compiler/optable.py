@@ -31,7 +31,7 @@ from .errors import TableError
 from .forms import TEMPLATE_NAMES as TEMPLATE_GLOBALS
 
 TABLE_DIR = Path(__file__).resolve().parent.parent / "op_mappings"
-_KEYS = {"op", "schema", "py", "cpp", "tolerance", "weights", "requires", "notes", "promote", "runtime"}
+_KEYS = {"op", "schema", "py", "cpp", "tolerance", "weights", "requires", "notes", "promote", "opmath", "runtime"}
 DEFAULT_TOL = (1e-5, 1e-5)  # (atol, rtol), float32 elementwise work
 
 
@@ -57,6 +57,10 @@ class OpEntry:
     promote: tuple[str, ...] = ()  # tensor arguments cast to a common dtype first (torch's promotion)
     runtime: tuple[str, ...] = ()  # fx2mlx.runtime modules the form calls (vendored into the output)
     notes: str = ""
+    # tensor arguments computed in float32 when they are float16/bfloat16, the result rounded once, as
+    # PyTorch's CPU kernels do through their "opmath" type (matters for compound formulas: floor(a / b),
+    # fmod, running sums)
+    opmath: tuple[str, ...] = ()
     loc: Location = Location("?", 0)
 
     @property
@@ -186,6 +190,10 @@ def parse_entry(raw: dict, file: str, check_schema: bool = True) -> OpEntry:
     for a in promote:
         if a not in arg_names:
             raise TableError(f"{loc}: {op}: promote names {a!r}, not an argument of the schema")
+    opmath = tuple(raw.get("opmath") or ())
+    for a in opmath:
+        if a not in arg_names:
+            raise TableError(f"{loc}: {op}: opmath names {a!r}, not an argument of the schema")
     runtime = tuple(raw.get("runtime") or ())
     for r in runtime:
         if not (TABLE_DIR.parent / "runtime" / f"{r}.py").is_file():
@@ -193,7 +201,7 @@ def parse_entry(raw: dict, file: str, check_schema: bool = True) -> OpEntry:
     return OpEntry(op, schema, py, raw.get("cpp"), arg_names,
                    (float(tol.get("atol", DEFAULT_TOL[0])), float(tol.get("rtol", DEFAULT_TOL[1]))),
                    tuple((k, str(v)) for k, v in weights.items()), tuple(req), promote, runtime,
-                   str(raw.get("notes", "") or ""), loc)
+                   str(raw.get("notes", "") or ""), opmath=opmath, loc=loc)
 
 
 def load_file(path: Path, check_schema: bool = True) -> list[OpEntry]:
