@@ -42,6 +42,11 @@ def T(*shape, dtype=torch.float32, low=-3.0, high=3.0):
     return (torch.rand(shape, generator=g, dtype=torch.float32) * (high - low) + low).to(dtype)
 
 
+def _ints(seed: int, shape: tuple, bound: int, dtype) -> torch.Tensor:
+    """Integers in [-bound, bound) from a private generator (leaves T's seed sequence alone)."""
+    return torch.randint(-bound, bound, shape, generator=_gen(seed), dtype=torch.int64).to(dtype)
+
+
 def I(*shape, high=3, dtype=torch.int64):  # noqa: E743 - index tensor
     _SEED[0] += 1
     return torch.randint(0, high, shape, generator=_gen(_SEED[0]), dtype=dtype)
@@ -104,6 +109,10 @@ def _unary_cases() -> list:
     a = torch.tensor([0.0, 0.05, 0.5, 1.0, 3.0, 8.0, 30.0, 150.0, 600.0, float("inf")]).unsqueeze(1)
     xg = torch.tensor([-1.0, 0.0, 0.01, 0.3, 0.8, 1.05, 2.0, 5.0, 9.0, 28.0, 40.0, 160.0, 620.0, float("inf")])
     cases += [Call("special.igamma", torch.igamma, (a, xg)), Call("special.igammac", torch.igammac, (a, xg))]
+    # Hurwitz zeta's edges in Cephes' order: x == 1 -> inf before x < 1 -> nan before the poles at q = 0, -1, ...
+    zx = torch.tensor([1.0, 0.0, 0.5, 1.0, 2.0, 2.5, 3.0, -1.0, 0.5, 2.0, 1.5])
+    zq = torch.tensor([0.0, 0.0, 0.0, -1.0, -1.0, -0.5, 2.0, -2.0, 2.0, -1.5, 0.3])
+    cases.append(Call("special.zeta_edges", torch.special.zeta, (zx, zq)))
     return cases
 
 
@@ -132,6 +141,11 @@ def _binary_cases() -> list:
         ("div_scalar_mode_floor", aten.div.Scalar_mode, (xi, -4), {"rounding_mode": "floor"}),
         ("div_scalar_mode_trunc", aten.div.Scalar_mode, (x * 5, 2), {"rounding_mode": "trunc"}),
         ("floor_divide_int", torch.floor_divide, (xi, yi), {}),
+        # half precision: PyTorch floors a / b computed in float32 (138.94 -> 138) but truncates a / b rounded
+        # to float16 (139); fmod/remainder likewise in float32
+        ("div_modes_f16", lambda a, b: (torch.div(a, b, rounding_mode="floor"), torch.div(a, b, rounding_mode="trunc"),
+                                        torch.floor_divide(a, b), torch.fmod(a, b), torch.remainder(a, b)),
+         (torch.tensor([100.0, -100.0, 7.0, 5.5], dtype=f16), torch.tensor([0.7197265625, 0.7197265625, -2.0, 0.3], dtype=f16)), {}),
         ("remainder_int", torch.remainder, (xi, yi), {}), ("remainder_float", torch.remainder, (x * 3, y), {}),
         ("remainder_scalar", aten.remainder.Scalar, (xi, -4), {}), ("fmod_int", torch.fmod, (xi, yi), {}),
         ("fmod_float", torch.fmod, (x * 3, y), {}), ("fmod_scalar", aten.fmod.Scalar, (xi, -4), {}),
@@ -163,6 +177,23 @@ def _binary_cases() -> list:
         c.append(Call(f"bitwise.{op}_bool", fn, (x > 0, y > 0)))
         c.append(Call(f"bitwise.{op}_scalar", getattr(aten, op).Scalar, (xi, 6)))
         c.append(Call(f"bitwise.{op}_scalar_bool", getattr(aten, op).Scalar, (x > 0, True)))
+    # shifts: amounts < 0 or >= the bit width are defined by PyTorch's CPU kernel (0, or the sign fill)
+    sv = torch.tensor([1, -8, 5, 100, -1, 7, 7, 7, -128, 3, -3, 2])
+    sa = torch.tensor([1, 2, 8, 31, 63, 64, -1, 200, 7, 15, 16, 32])
+    for dt in (torch.int8, torch.uint8, i32, i64):
+        n = str(dt).replace("torch.", "")
+        c.append(Call(f"bitwise.shifts_{n}", lambda a, b: (torch.bitwise_left_shift(a, b), torch.bitwise_right_shift(a, b)),
+                      (sv.to(dt), sa.to(dt))))
+    c.append(Call("bitwise.shift_operators", lambda a, b: (a << b, a >> b, a << 3, a >> 33, a.__lshift__(-1)),
+                  (sv.to(i32), sa.to(i32))))
+    c.append(Call("bitwise.shift_scalar_tensor", lambda b: (torch.bitwise_left_shift(3, b), torch.bitwise_right_shift(-100, b)),
+                  (sa.to(torch.int8),)))
+    c.append(Call("bitwise.shift_mixed_dtypes", torch.bitwise_left_shift, (sv.to(torch.int8), sa.to(i32))))
+    # copysign promotes bool/int inputs to the default float dtype; a -0.0 sign counts as negative
+    c.append(Call("binary.copysign_bool", torch.copysign, (sv > 0, sa > 8)))
+    c.append(Call("binary.copysign_int_bool", torch.copysign, (sv.to(i32), sa > 8)))
+    c.append(Call("binary.copysign_scalar_bool", torch.copysign, (sv > 0, -2)))
+    c.append(Call("binary.copysign_scalar_negzero", torch.copysign, (sv.to(f32), -0.0)))
     return c
 
 
@@ -192,10 +223,17 @@ def _reduction_cases() -> list:
         ("var_mean", torch.var_mean, (x, 1), {}),
         ("cumsum", torch.cumsum, (x, 1), {}), ("cumsum_neg", torch.cumsum, (xi, -1), {}),
         ("cumsum_bool", torch.cumsum, (x > 0, 0), {}), ("cumprod", torch.cumprod, (T(4, 3, low=0.5, high=1.5), 0), {}),
+        # half types: PyTorch's CPU kernel accumulates in float32 (MLX's would in the half type)
+        ("cumsum_f16", torch.cumsum, ((torch.arange(600) % 7 * 0.037 + 0.01).reshape(2, 300).to(f16), 1), {}),
+        ("cumsum_dtype_bf16", lambda v: torch.cumsum(v, 0, dtype=bf16), ((torch.arange(1000) % 13 * 0.0173 + 0.01),), {}),
+        ("cumprod_bf16", torch.cumprod, ((torch.arange(400) % 5 * 0.004 + 0.995).reshape(400, 1).to(bf16), 0), {}),
         ("cummax", torch.cummax, (x, 2), {}), ("cummin", torch.cummin, (xi, 0), {}),
         ("softmax", F.softmax, (x, 1), {}), ("softmax_neg", F.softmax, (x, -1), {}),
         ("log_softmax", F.log_softmax, (x, 2), {}), ("softmax_f16", F.softmax, (T(3, 5, dtype=f16), -1), {}),
         ("logsumexp", torch.logsumexp, (x, 1), {}), ("vector_norm", torch.linalg.vector_norm, (x,), {"dim": 1}),
+        # MLX 0.32's logsumexp of a bool array over a non-last axis is wrong: computed in float
+        ("logsumexp_bool", torch.logsumexp, (torch.tensor([[True, False, True], [True, True, True], [False, False, True]]), 0), {}),
+        ("logsumexp_int_all", torch.logsumexp, (torch.tensor([[1, 0, 3], [2, -1, 1]]), (0, 1)), {}),
         ("vector_norm_inf", torch.linalg.vector_norm, (x, math.inf, (0, 2)), {}),
         ("median", torch.median, (x, 1), {}), ("median_all", torch.median, (x,), {}),
         ("kthvalue", torch.kthvalue, (x, 2, 1), {}),
@@ -260,6 +298,24 @@ def _creation_cases() -> list:
         ("arange", lambda v: v + torch.arange(4), (x,), {}, "values"),
         ("arange_step", lambda v: v + torch.arange(1, 9, 2), (x,), {}, "values"),
         ("arange_float", lambda v: v + torch.arange(0.0, 1.0, 0.25), (x,), {}, "values"),
+        # range factories follow PyTorch's CPU kernels (runtime/creation.py): float start/step truncated for
+        # integer dtypes, the length from the arguments as given (int64: from the truncated integers), half
+        # types computed in float32 (mx.arange saturates at 2048 in float16)
+        ("arange_int_float_args", lambda v: (torch.arange(0.5, 5.7, 1.5, dtype=i64), torch.arange(0.5, 5.7, 1.5, dtype=i32),
+                                             torch.arange(-0.9, 2.1, 2.0, dtype=i32), torch.arange(3.1, dtype=i64)), (x,), {}, "values"),
+        ("arange_half_long", lambda v: (torch.arange(0, 10000, dtype=f16), torch.arange(0, 300, 1.1, dtype=bf16)), (x,), {}, "values"),
+        ("range", lambda v: (torch.range(0.5, 9.7, 0.3), torch.range(1.5, 9, 2.5, dtype=i32), torch.range(0, 5000, dtype=bf16)),
+         (x,), {}, "values"),
+        # linspace: start/end converted to the dtype first, step in double for integers, symmetric halves
+        ("linspace_int", lambda v: (torch.linspace(4.3, -3, 50, dtype=i64), torch.linspace(0, 7, 50, dtype=i32)), (x,), {}, "values"),
+        ("linspace_half", lambda v: (torch.linspace(4.3, -3, 50, dtype=f16), torch.linspace(4.3, -3, 50, dtype=bf16)), (x,), {}, "values"),
+        ("linspace_tensor", lambda s, e: (torch.linspace(s, e, 50, dtype=i32), torch.linspace(s, 1, 50, dtype=f16),
+                                          torch.linspace(4.3, e, 1, dtype=i64)), (torch.tensor(4.3), torch.tensor(-3.0)), {}, "values"),
+        # logspace: base ** (linspace exponents from start/end in the dtype), in double; one step: base ** start
+        ("logspace_bf16_int", lambda v: (torch.logspace(4.3, 1, 7, dtype=bf16), torch.logspace(4.3, 1, 1, dtype=bf16),
+                                         torch.logspace(-12.84, 9.9986, 73, dtype=i64)), (x,), {}, "values"),
+        ("logspace_tensor", lambda s, e: (torch.logspace(s, e, 7, dtype=bf16), torch.logspace(s, 3, 5, base=2.0, dtype=i32)),
+         (torch.tensor(4.3), torch.tensor(1.0)), {}, "values"),
         ("full", lambda v: v + torch.full((3, 4), 2.5), (x,), {}, "values"),
         ("full_int", lambda v: torch.full((2, 3), 7) + v.shape[0], (x,), {}, "values"),
         ("full_like", lambda v: torch.full_like(v, 3), (x,), {}, "values"),
@@ -298,6 +354,25 @@ def _nn_cases() -> list:
         ("matmul", torch.matmul, (T(2, 3, 5), T(5, 4)), {}), ("matmul_vec", torch.matmul, (T(5), T(5, 4)), {}),
         ("addmm", torch.addmm, (T(3), T(2, 5), T(5, 3)), {"beta": 0.5, "alpha": 2}),
         ("baddbmm", torch.baddbmm, (T(2, 3, 4), T(2, 3, 5), T(2, 5, 4)), {}),
+        # integer products (MLX's matmul is float-only: runtime int_matmul), large enough to wrap like PyTorch;
+        # an integer alpha/beta is truncated (0.5 -> 0: self ignored); private generators keep T's seeds
+        ("mm_int32_wraps", torch.mm, (_ints(9101, (3, 5), 2**20, i32), _ints(9102, (5, 2), 2**20, i32)), {}),
+        ("matmul_int64_ranks", lambda a, b, v: (a @ b, v @ b, a[0, 0] @ v, v @ v, torch.dot(v, v)),
+         (_ints(9103, (2, 1, 3, 4), 2**40, i64), _ints(9104, (5, 4, 2), 2**40, i64), _ints(9105, (4,), 50, i64)), {}),
+        ("matmul_int8", torch.matmul, (_ints(9106, (2, 3, 4), 100, torch.int8), _ints(9107, (4, 2), 100, torch.int8)), {}),
+        ("addmm_int", torch.addmm, (_ints(9108, (3,), 9, i32), _ints(9109, (2, 5), 9, i32), _ints(9110, (5, 3), 9, i32)),
+         {"beta": 2, "alpha": 3}),
+        ("addmm_int_frac", torch.addmm, (_ints(9111, (2, 3), 9, i64), _ints(9112, (2, 5), 9, i64), _ints(9113, (5, 3), 9, i64)),
+         {"beta": 0.5, "alpha": 1.7}),
+        ("addmm_beta0_nan", torch.addmm, (torch.full((2, 3), float("nan")), torch.randn(2, 5, generator=_gen(9126)),
+                                            torch.randn(5, 3, generator=_gen(9127))), {"beta": 0}),
+        ("baddbmm_int", torch.baddbmm, (_ints(9114, (3, 4), 9, i64), _ints(9115, (2, 3, 5), 9, i64), _ints(9116, (2, 5, 4), 9, i64)),
+         {"alpha": -2}),
+        ("addmv_addbmm_int", lambda s, m, v, s2, b1, b2: (torch.addmv(s, m, v, beta=3), torch.addbmm(s2, b1, b2, alpha=0.3)),
+         (_ints(9117, (4,), 9, i32), _ints(9118, (4, 5), 9, i32), _ints(9119, (5,), 9, i32), _ints(9120, (3, 2), 9, i32),
+          _ints(9121, (4, 3, 5), 9, i32), _ints(9122, (4, 5, 2), 9, i32)), {}),
+        ("linear_int_einsum", lambda x, w, b: (F.linear(x, w, b), torch.einsum("bij,jk->bik", x, w.T), torch.tensordot(x, w, ([2], [1]))),
+         (_ints(9123, (2, 3, 5), 9, i64), _ints(9124, (4, 5), 9, i64), _ints(9125, (4,), 9, i64)), {}),
         ("conv1d", F.conv1d, (T(2, 4, 9), T(6, 2, 3), T(6)), {"stride": 2, "padding": 1, "groups": 2}),
         ("conv2d", F.conv2d, (x4, T(4, 3, 3, 3)), {"padding": "same", "dilation": 2}),
         ("conv3d", F.conv3d, (T(1, 2, 4, 5, 5), T(3, 2, 2, 3, 3), T(3)), {"stride": (1, 2, 1)}),

@@ -187,6 +187,36 @@ def compare_values(ref: torch.Tensor, got, tol=None, normwise: bool = False) -> 
     return None, worst
 
 
+def compare_half(ref: torch.Tensor, ref32: torch.Tensor, got, tol=None) -> tuple[str | None, float]:
+    """A float16/bfloat16 result judged against the float32 computation on the same values: PyTorch's
+    CPU kernels and MLX both compute in float32 and round, but in different orders (summation, fused
+    bias, intermediate roundings), so two correct half results can differ by several ulp where values
+    cancel. `got` passes if its distance from the float32 result, rounded to the half type, is within
+    the dtype tolerance plus PyTorch's own largest distance from it: MLX is no less accurate than
+    PyTorch. Non-finite values must match that rounded float32 result."""
+    import mlx.core as mx
+
+    if not isinstance(got, mx.array) or _dtname(got) != _dtname(ref) or tuple(got.shape) != tuple(ref.shape):
+        return "dtype or shape differ", math.inf
+    if tuple(ref32.shape) != tuple(ref.shape) or ref32.dtype != torch.float32:
+        return "no float32 reference", math.inf
+    best = ref32.to(ref.dtype).float().numpy().astype(np.float64)  # the correctly rounded half result
+    p = ref.float().numpy().astype(np.float64)
+    g = mx_to_numpy(got.astype(mx.float32)).astype(np.float64)
+    fin = np.isfinite(best)
+    if (np.isnan(g) != np.isnan(best)).any() or (~fin & ~np.isnan(best) & (g != best)).any():
+        return "non-finite values differ from the float32 result", math.inf
+    atol, rtol = tol or TOLERANCES[_dtname(ref)]
+    both = fin & np.isfinite(p)
+    own = float(np.abs(p - best)[both].max()) if both.any() else 0.0
+    err = np.abs(np.where(fin, g - best, 0.0))
+    bound = atol + rtol * np.abs(np.where(fin, best, 0.0)) + own
+    worst = float(err.max()) if err.size else 0.0
+    if (err > bound).any():
+        return (f"vs the float32 result: MLX max error {worst:.3g}, PyTorch's own {own:.3g}"), worst
+    return None, worst
+
+
 # --------------------------------------------------------------------------------------------------
 # One module for many calls
 # --------------------------------------------------------------------------------------------------
@@ -281,6 +311,24 @@ def _emit_and_load(lowered, weights: dict):
     return mod.load(tmp), code, tmp
 
 
+def eager32(c: Call):
+    """The call with its float16/bfloat16 tensors upcast to float32 (PyTorch's float32 result for the
+    same half-precision values), or None when that does not run."""
+    def up(v):
+        return v.float() if isinstance(v, torch.Tensor) and v.dtype in (torch.float16, torch.bfloat16) else v
+
+    args, kwargs = pytree.tree_map(up, _clone_inputs(c))
+    try:
+        with torch.no_grad():
+            return _tensor_leaves(c.fn(*args, **kwargs))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# call id -> PyTorch's outputs on float32-upcast inputs, for calls with float16/bfloat16 results
+_REFS32: dict[int, list | None] = {}
+
+
 def check_calls(calls: list[Call], *, chunk: int = 24) -> list[Result]:
     """Check many calls with as few exports as possible (see the module docstring)."""
     results: dict[int, Result] = {}
@@ -295,9 +343,13 @@ def check_calls(calls: list[Call], *, chunk: int = 24) -> list[Result]:
         if not refs[i]:
             results[i] = Result(c.name, "skip", "returns no tensors")
             continue
+        if any(r.dtype in (torch.float16, torch.bfloat16) for r in refs[i]):
+            _REFS32[id(c)] = eager32(c)
         live.append(i)
     for k in range(0, len(live), chunk):
         _check_group(calls, live[k:k + chunk], refs, results)
+    for c in calls:
+        _REFS32.pop(id(c), None)
     return [results[i] for i in range(len(calls))]
 
 
@@ -414,6 +466,13 @@ def _judge(c: Call, ref: list, got: list, ops) -> Result:
                                               f"{_dtname(g) if isinstance(g, mx.array) else ''} vs {tuple(r.shape)} {_dtname(r)}", ops)
             continue
         why, err = compare_values(r, g, c.tol, normwise=c.compare == "normwise")
+        if why and r.dtype in (torch.float16, torch.bfloat16) and _REFS32.get(id(c)) is not None \
+                and len(_REFS32[id(c)]) == len(ref):
+            half_why, err = compare_half(r, _REFS32[id(c)][k], g, c.tol)
+            if half_why is None:
+                why = None
+            else:
+                why = f"{why}; {half_why}"
         worst = max(worst, err if math.isfinite(err) else worst)
         if why:
             return Result(c.name, "fail", f"output {k}: {why}", ops, err)

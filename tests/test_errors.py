@@ -132,3 +132,23 @@ def test_cli_entry_point_exit_code(tmp_path):
     r = subprocess.run([str(exe), "compile", "does/not/exist", "-o", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == SourceError.exit_code
     assert "error:" in r.stderr and "Traceback" not in r.stderr
+
+
+class _ComplexHalf(torch.nn.Module):
+    def forward(self, x, y):
+        z = torch.complex(x, y)  # complex32: MLX has no such dtype
+        return torch.view_as_real(z * 2)
+
+
+def test_dtype_mlx_lacks_is_named(tmp_path):
+    """A value of a dtype MLX does not have (complex32, float8, ...) is refused with the dtype, why, and where."""
+    import fx2mlx
+    from fx2mlx.compiler.errors import LoweringError
+
+    x = torch.randn(3, dtype=torch.float16)
+    with pytest.raises(LoweringError) as info:
+        fx2mlx.convert(_ComplexHalf(), (x, x), out_dir=tmp_path / "out")
+    msg = str(info.value)
+    assert msg.startswith("dtype complex32 cannot be lowered: MLX's only complex dtype is complex64")
+    assert "aten.complex.default" in msg and "test_errors.py" in msg and "torch.complex(x, y)" in msg
+    assert_nothing_written(tmp_path / "out")

@@ -59,3 +59,14 @@ def result_type(dim_dtypes: list[str], zero_dim_dtypes: list[str], scalars: list
         if res is None or category(sd) > category(res):
             res = sd
     return res or "float32"
+
+
+def missing_reason(dt: str) -> str:
+    """Why torch dtype `dt` has no MLX dtype (for error messages)."""
+    if dt.startswith("complex"):
+        return f"MLX's only complex dtype is complex64 ({dt} does not exist in MLX)"
+    if dt.startswith(("float8", "float4")):
+        return f"MLX has no {dt} (no 8-bit or 4-bit float dtypes; MLX quantizes with mx.quantize instead)"
+    if dt.startswith(("qint", "quint")):
+        return f"PyTorch's quantized dtype {dt} has no MLX counterpart"
+    return f"MLX has no {dt} dtype (its dtypes: {', '.join(MX)})"

@@ -50,6 +50,11 @@ class V:
     def is_float(self) -> bool:
         return dtypes.is_float(self.dtype)
 
+    @property
+    def is_integral(self) -> bool:
+        """bool or an integer dtype (MLX's matmul takes neither)."""
+        return dtypes.category(self.dtype) <= 1
+
 
 class Out:
     def __init__(self, t: ir.ValueType):
@@ -252,11 +257,18 @@ def full_out(out: Out, value) -> Code:
     return Code(f"mx.full({shape}, {py_code(value)}, dtype={mx_dtype(out)})")
 
 
+def is_int(v) -> bool:
+    """A Python int (not bool) or a SymInt value: arange/linspace with such arguments are exact."""
+    if isinstance(v, V):
+        return not v.is_tensor and getattr(v.type, "kind", "") == "int"
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 HELPERS = {
     "mx_dtype": mx_dtype, "cpp_dtype": cpp_dtype, "axes": axes, "pos": pos, "tuple_of": tuple_of,
     "slice_index": slice_index, "select_index": select_index, "advanced_index": advanced_index,
     "pad_width": pad_width, "expand_shape": expand_shape, "split_points": split_points,
     "squeeze_dims": squeeze_dims, "sym": sym, "is_empty": is_empty, "full_out": full_out,
-    "red_axes": red_axes, "cat_inputs": cat_inputs,
+    "red_axes": red_axes, "cat_inputs": cat_inputs, "is_int": is_int,
 }
 TEMPLATE_NAMES = set(HELPERS) | {"out"}

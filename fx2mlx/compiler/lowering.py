@@ -148,6 +148,7 @@ def lowerable_targets() -> frozenset[str]:
 
 
 def lower(program: ir.Program, *, dtype: str | None = None, check: bool = True) -> Lowered:
+    _check_dtypes(program)
     tables = default_tables()
     nodes: dict[str, LoweredNode] = {}
     missing: dict[str, list[ir.Node]] = defaultdict(list)
@@ -168,6 +169,40 @@ def lower(program: ir.Program, *, dtype: str | None = None, check: bool = True) 
     if check:
         typecheck(lowered, dtype)
     return lowered
+
+
+def _dtypes_of(v) -> list[str]:
+    """Dtype names in a value type or an argument (nested tuples included)."""
+    if isinstance(v, ir.TensorType):
+        return [v.dtype]
+    if isinstance(v, ir.DType):
+        return [v.name]
+    if isinstance(v, ir.TupleType):
+        return [d for t in v.items for d in _dtypes_of(t)]
+    if isinstance(v, (tuple, list)):
+        return [d for x in v for d in _dtypes_of(x)]
+    return []
+
+
+def _check_dtypes(program: ir.Program) -> None:
+    """Every tensor (and dtype argument) must have an MLX dtype: report the ones that do not, and where."""
+    uses: dict[str, list[str]] = defaultdict(list)  # dtype -> the values that have it
+    for i in program.inputs:
+        for d in _dtypes_of(i.type):
+            if d not in dtypes.MX:
+                uses[d].append(f"{i.kind} input {i.name}{f' ({i.target})' if i.target else ''}")
+    for n in program.nodes:
+        for d in sorted({d for d in _dtypes_of(n.type) + [d for _, v in n.args for d in _dtypes_of(v)]}):
+            if d not in dtypes.MX:
+                code = f": {n.source.code}" if n.source and n.source.code else ""
+                uses[d].append(f"{n.target} at {n.source or '<unknown source>'}{code} "
+                               f"[module {n.module_path or '<root>'}]")
+    if uses:
+        lines = []
+        for d, where in uses.items():
+            lines.append(f"dtype {d} cannot be lowered: {dtypes.missing_reason(d)}; used by")
+            lines += [f"    {w}" for w in where[:5]] + ([f"    … ({len(where) - 5} more)"] if len(where) > 5 else [])
+        raise LoweringError("\n".join(lines))
 
 
 def _unsupported_report(missing: dict[str, list[ir.Node]]):

@@ -71,9 +71,12 @@ def _channel_shape(x):
 
 
 def group_norm(x, num_groups, weight, bias, eps):
-    """Group norm on (N, C, *S), statistics per (sample, group)."""
+    """Group norm on (N, C, *S), statistics per (sample, group); float16/bfloat16 inputs are normalised
+    in float32 and rounded once, as PyTorch does."""
     n = x.shape[0]
     g = x.reshape(n, num_groups, math.prod(x.shape[1:]) // num_groups)
+    if g.dtype in (mx.float16, mx.bfloat16):
+        g = g.astype(mx.float32)
     mean = mx.mean(g, axis=-1, keepdims=True)
     var = mx.var(g, axis=-1, keepdims=True)
     y = ((g - mean) * mx.rsqrt(var + eps)).reshape(x.shape)
@@ -81,7 +84,7 @@ def group_norm(x, num_groups, weight, bias, eps):
         y = y * weight.reshape(_channel_shape(x))
     if bias is not None:
         y = y + bias.reshape(_channel_shape(x))
-    return y
+    return y.astype(x.dtype)
 
 
 def batch_norm(x, weight, bias, running_mean, running_var, eps):
@@ -162,7 +165,11 @@ def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
 
 
 def adaptive_avg_pool(x, output_size):
-    """adaptive_avg_pool{1,2,3}d: bins [floor(i*S/O), ceil((i+1)*S/O))."""
+    """adaptive_avg_pool{1,2,3}d: bins [floor(i*S/O), ceil((i+1)*S/O)). Axis by axis, in float32 for
+    half inputs (rounded once at the end, as PyTorch's single window mean)."""
+    dtype = x.dtype
+    if dtype in (mx.float16, mx.bfloat16):
+        x = x.astype(mx.float32)
     nd = len(output_size)
     for i in range(nd):
         axis = x.ndim - nd + i
@@ -181,4 +188,4 @@ def adaptive_avg_pool(x, output_size):
                 idx[axis] = slice(a, b)
                 parts.append(mx.mean(x[tuple(idx)], axis=axis, keepdims=True))
             x = mx.concatenate(parts, axis=axis)
-    return x
+    return x.astype(dtype)

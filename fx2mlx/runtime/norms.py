@@ -12,19 +12,21 @@ def _stats(x, axes, eps):
 
 
 def _affine(y, weight, bias, x):
+    """weight * y + bias per channel, rounded to x's dtype once (y is float32 for half inputs, as
+    PyTorch's kernels compute the whole normalisation in float32)."""
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if weight is not None:
         y = y * weight.reshape(shape)
     if bias is not None:
         y = y + bias.reshape(shape)
-    return y
+    return y.astype(x.dtype)
 
 
 def native_group_norm(x, weight, bias, n, c, hxw, group, eps):
     """aten.native_group_norm -> (out, mean (N, G), rstd (N, G))."""
     g = x.reshape(n, group, c * hxw // group)
     mean, rstd = _stats(g, [2], eps)
-    y = ((g - mean) * rstd).reshape(x.shape).astype(x.dtype)
+    y = ((g - mean) * rstd).reshape(x.shape)
     return _affine(y, weight, bias, x), mean.reshape(n, group).astype(x.dtype), rstd.reshape(n, group).astype(x.dtype)
 
 
@@ -32,15 +34,15 @@ def batch_norm_batch_stats(x, weight, bias, eps):
     """Batch norm with the batch's statistics (training mode) -> (out, mean (C,), rstd (C,))."""
     axes = [0] + list(range(2, x.ndim))
     mean, rstd = _stats(x, axes, eps)
-    y = ((x - mean) * rstd).astype(x.dtype)
-    return _affine(y, weight, bias, x), mean.reshape(-1), rstd.reshape(-1)
+    y = (x - mean) * rstd
+    return _affine(y, weight, bias, x), mean.reshape(-1).astype(x.dtype), rstd.reshape(-1).astype(x.dtype)
 
 
 def batch_norm_running_stats(x, weight, bias, running_mean, running_var, eps):
     """Batch norm with running statistics (eval mode)."""
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     y = (x - running_mean.reshape(shape)) * mx.rsqrt(running_var.reshape(shape) + eps)
-    return _affine(y.astype(x.dtype), weight, bias, x)
+    return _affine(y, weight, bias, x)
 
 
 def native_batch_norm_legit(x, weight, bias, running_mean, running_var, training, eps):
@@ -56,7 +58,7 @@ def instance_norm(x, weight, bias, running_mean, running_var, use_input_stats, e
     if not use_input_stats:
         return batch_norm_running_stats(x, weight, bias, running_mean, running_var, eps)
     mean, rstd = _stats(x, list(range(2, x.ndim)), eps)
-    return _affine(((x - mean) * rstd).astype(x.dtype), weight, bias, x)
+    return _affine((x - mean) * rstd, weight, bias, x)
 
 
 def native_layer_norm(x, normalized_shape, weight, bias, eps):
@@ -68,11 +70,12 @@ def native_layer_norm(x, normalized_shape, weight, bias, eps):
         out = mx.fast.layer_norm(x, weight, bias, eps)
     else:
         mean, rstd = _stats(x, axes, eps)
-        out = ((x - mean) * rstd).astype(x.dtype)
+        out = (x - mean) * rstd
         if weight is not None:
             out = out * weight
         if bias is not None:
             out = out + bias
+        out = out.astype(x.dtype)
     mean, rstd = _stats(x, axes, eps)
     return out, mean.astype(x.dtype), rstd.astype(x.dtype)
 

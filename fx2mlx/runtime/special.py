@@ -160,11 +160,12 @@ def zeta(x, q):
         aa = aa * (x + k)
         b = b / w
         k += 1.0
-    out = mx.where(x == 1, mx.inf, s)
-    out = mx.where(x < 1, mx.nan, out)
+    # Cephes' order of checks: x == 1 -> inf, then x < 1 -> nan, then the poles / domain of q <= 0
     qint = q == mx.floor(q)
+    out = mx.where((q <= 0) & ~qint & (x != mx.floor(x)), mx.nan, s)
     out = mx.where((q <= 0) & qint, mx.inf, out)
-    return mx.where((q <= 0) & ~qint & (x != mx.floor(x)), mx.nan, out)
+    out = mx.where(x < 1, mx.nan, out)
+    return mx.where(x == 1, mx.inf, out)
 
 
 def polygamma(n, x):

@@ -153,6 +153,35 @@ inline mx::array swiglu(const mx::array& gate, const mx::array& x) {
 template <Number T>
 mx::array leaky_relu(const mx::array& x, T negative_slope) { return mx::maximum(fx::mul(negative_slope, x), x); }
 
+// Shifts as PyTorch's CPU kernel defines them (fx2mlx/runtime/elementwise.py): a shift amount < 0 or >= the
+// bit width gives 0 (left) or all sign bits / 0 (right, signed / unsigned); MLX's kernel masks the amount.
+// A number operand takes the array operand's dtype.
+template <class A, class B>
+std::pair<mx::array, mx::array> shift_operands(const A& a_, const B& b_) {
+  if constexpr (Number<A>) return {mx::array(static_cast<int64_t>(a_), b_.dtype()), b_};
+  else if constexpr (Number<B>) return {a_, mx::array(static_cast<int64_t>(b_), a_.dtype())};
+  else return {a_, b_};
+}
+template <class A, class B>
+mx::array bitwise_left_shift(const A& a_, const B& b_) {
+  auto [a, b] = fx::shift_operands(a_, b_);
+  const int bits = static_cast<int>(a.itemsize()) * 8;
+  auto out = mx::left_shift(a, fx::clip(b, 0, bits - 1));
+  auto bad = mx::logical_or(fx::lt(b, 0), fx::ge(b, bits));
+  return mx::where(bad, mx::zeros_like(out), out);
+}
+template <class A, class B>
+mx::array bitwise_right_shift(const A& a_, const B& b_) {
+  auto [a, b] = fx::shift_operands(a_, b_);
+  const int bits = static_cast<int>(a.itemsize()) * 8;
+  if (mx::issubdtype(a.dtype(), mx::signedinteger)) {
+    auto bad = mx::logical_or(fx::lt(b, 0), fx::ge(b, bits - 1));
+    return mx::right_shift(a, mx::astype(fx::where(bad, bits - 1, b), a.dtype()));
+  }
+  auto out = mx::right_shift(a, fx::clip(b, 0, bits - 1));
+  return mx::where(fx::ge(b, bits), mx::zeros_like(out), out);
+}
+
 // ---- creation and Python integer arithmetic --------------------------------------------------------
 // mx.arange as MLX Python calls it: all-int arguments give int32, any float gives float32.
 template <Number A, Number B, Number C>
@@ -162,6 +191,154 @@ mx::array arange(A start, B stop, C step, std::optional<mx::Dtype> dtype = std::
     return mx::arange(static_cast<int>(start), static_cast<int>(stop), static_cast<int>(step));
   else
     return mx::arange(static_cast<double>(start), static_cast<double>(stop), static_cast<double>(step));
+}
+
+// Range factories as PyTorch's CPU kernels compute them (fx2mlx/runtime/creation.py, same steps): arange /
+// range with PyTorch's length and accumulate type, linspace / logspace from start/end in the result dtype
+// with symmetric halves. What PyTorch computes in double runs in float64 on the CPU (no float64 on GPUs).
+inline const mx::StreamOrDevice& cpu64() {
+  static const mx::StreamOrDevice s = mx::Device(mx::Device::cpu);
+  return s;
+}
+inline mx::array f64(double v) { return mx::array(v, mx::float64); }
+// A number or 0-d array (an aten Scalar) converted to dtype: truncation for integers, through float32 for floats.
+template <class V>
+mx::array scalar_to(const V& v, mx::Dtype dtype) {
+  if constexpr (std::is_same_v<V, mx::array>) {
+    return mx::astype(v, dtype);
+  } else {
+    if (!mx::issubdtype(dtype, mx::inexact)) return mx::array(static_cast<int64_t>(v), dtype);
+    return mx::astype(mx::array(static_cast<float>(static_cast<double>(v))), dtype);
+  }
+}
+template <class V>
+mx::array to_float64(const V& v) {
+  if constexpr (std::is_same_v<V, mx::array>) return mx::astype(v, mx::float64, cpu64());
+  else return f64(static_cast<double>(v));
+}
+inline mx::array from_float64(const mx::array& v, mx::Dtype dtype) {
+  if (mx::issubdtype(dtype, mx::floating)) return mx::astype(mx::astype(v, mx::float32, cpu64()), dtype, cpu64());
+  return mx::astype(v, dtype, cpu64());
+}
+// a * b + c rounded once (float64; Dekker's exact product, Knuth's exact sum): PyTorch's linspace kernel is
+// built with floating-point contraction.
+inline mx::array fma64(const mx::array& a, const mx::array& b, const mx::array& c) {
+  const auto& s = cpu64();
+  auto add = [&](const mx::array& x, const mx::array& y) { return mx::add(x, y, s); };
+  auto sub = [&](const mx::array& x, const mx::array& y) { return mx::subtract(x, y, s); };
+  auto mul = [&](const mx::array& x, const mx::array& y) { return mx::multiply(x, y, s); };
+  auto p = mul(a, b);
+  auto ta = mul(a, f64(134217729.0)), tb = mul(b, f64(134217729.0));
+  auto ah = sub(ta, sub(ta, a)), bh = sub(tb, sub(tb, b));
+  auto al = sub(a, ah), bl = sub(b, bh);
+  auto ep = add(add(add(sub(mul(ah, bh), p), mul(ah, bl)), mul(al, bh)), mul(al, bl));
+  auto sm = add(c, p);
+  auto z = sub(sm, c);
+  auto es = add(sub(c, sub(sm, z)), sub(p, z));
+  return add(sm, add(es, ep));
+}
+// (first-half mask, k): value i is start + step * k for i < steps / 2, else end - step * k (k = steps - 1 - i).
+inline std::pair<mx::array, mx::array> range_halves(int64_t steps, mx::StreamOrDevice s = {}) {
+  auto i = mx::arange(static_cast<int>(steps), s);
+  auto lo = mx::less(i, mx::array(static_cast<int>(steps / 2)), s);
+  return {lo, mx::where(lo, i, mx::subtract(mx::array(static_cast<int>(steps - 1)), i, s), s)};
+}
+// linspace in the (floating or complex) result dtype: every operation rounded to it.
+inline mx::array linspace_inexact(const mx::array& s, const mx::array& e, int64_t steps, mx::Dtype dtype) {
+  auto step = mx::divide(mx::subtract(e, s), mx::array(steps - 1, dtype));
+  auto [lo, k_] = fx::range_halves(steps);
+  auto k = mx::astype(k_, dtype);
+  return mx::where(lo, mx::add(s, mx::multiply(step, k)), mx::subtract(e, mx::multiply(step, k)));
+}
+template <class A, class B>
+mx::array torch_linspace(const A& start, const B& end, int64_t steps, mx::Dtype dtype) {
+  if (steps <= 1) return mx::full({static_cast<int>(steps)}, fx::scalar_to(start, dtype), dtype);
+  auto s = fx::scalar_to(start, dtype), e = fx::scalar_to(end, dtype);
+  const auto& c = cpu64();
+  if (dtype == mx::float32) {  // float arithmetic, start + step * i fused: exact product in double, one rounding
+    auto step = mx::astype(mx::divide(mx::subtract(e, s), mx::array(steps - 1, dtype)), mx::float64, c);
+    auto [lo, k_] = fx::range_halves(steps, c);
+    auto k = mx::astype(mx::astype(k_, mx::float32, c), mx::float64, c);
+    auto base = mx::where(lo, mx::astype(s, mx::float64, c), mx::astype(e, mx::float64, c), c);
+    auto v = mx::add(base, mx::multiply(mx::where(lo, step, mx::negative(step, c), c), k, c), c);
+    return mx::astype(v, mx::float32, c);
+  }
+  if (mx::issubdtype(dtype, mx::inexact)) return fx::linspace_inexact(s, e, steps, dtype);
+  s = mx::astype(s, mx::float64, c);
+  e = mx::astype(e, mx::float64, c);
+  auto step = mx::divide(mx::subtract(e, s, c), f64(static_cast<double>(steps - 1)), c);
+  auto [lo, k] = fx::range_halves(steps, c);
+  auto v = fx::fma64(mx::where(lo, step, mx::negative(step, c), c), mx::astype(k, mx::float64, c), mx::where(lo, s, e, c));
+  return mx::astype(v, dtype, c);
+}
+template <class A, class B>
+mx::array torch_logspace(const A& start, const B& end, int64_t steps, double base, mx::Dtype dtype) {
+  if (mx::issubdtype(dtype, mx::complexfloating)) {  // in the complex dtype
+    auto b = mx::astype(mx::array(static_cast<float>(base)), dtype);
+    if (steps <= 1) return mx::full({static_cast<int>(steps)}, mx::power(b, fx::scalar_to(start, dtype)), dtype);
+    return mx::power(b, fx::linspace_inexact(fx::scalar_to(start, dtype), fx::scalar_to(end, dtype), steps, dtype));
+  }
+  const auto& c = cpu64();
+  if (steps <= 1) {
+    auto v = mx::power(f64(base), fx::to_float64(start), c);
+    return mx::full({static_cast<int>(steps)}, fx::from_float64(v, dtype), dtype, c);
+  }
+  auto s = fx::scalar_to(start, dtype), e = fx::scalar_to(end, dtype);
+  auto step = mx::divide(mx::astype(mx::subtract(e, s, c), mx::float64, c), f64(static_cast<double>(steps - 1)), c);
+  s = mx::astype(s, mx::float64, c);
+  e = mx::astype(e, mx::float64, c);
+  auto [lo, k_] = fx::range_halves(steps, c);
+  auto k = mx::astype(k_, mx::float64, c);
+  auto x = mx::where(lo, mx::add(s, mx::multiply(step, k, c), c), mx::subtract(e, mx::multiply(step, k, c), c), c);
+  return fx::from_float64(mx::power(f64(base), x, c), dtype);
+}
+// start + step * i (i < n) in PyTorch's accumulate type, cast once: int64 (integer dtypes), float32 (half
+// types), double (float32).
+template <Number S, Number T>
+mx::array arange_values(S start, T step, int64_t n, mx::Dtype dtype) {
+  if (!mx::issubdtype(dtype, mx::floating)) {
+    auto i = mx::arange(static_cast<double>(n), mx::int64);
+    auto v = mx::add(mx::multiply(i, mx::array(static_cast<int64_t>(step))), mx::array(static_cast<int64_t>(start)));
+    return mx::astype(v, dtype);
+  }
+  if (dtype == mx::float32) {
+    const auto& c = cpu64();
+    auto i = mx::astype(mx::arange(static_cast<double>(n), mx::int64, c), mx::float64, c);
+    auto v = mx::add(f64(static_cast<double>(start)), mx::multiply(f64(static_cast<double>(step)), i, c), c);
+    return mx::astype(v, mx::float32, c);
+  }
+  auto i = mx::astype(mx::arange(static_cast<int>(n)), mx::float32);
+  auto v = mx::add(mx::array(static_cast<float>(static_cast<double>(start))),
+                   mx::multiply(mx::array(static_cast<float>(static_cast<double>(step))), i));
+  return mx::astype(v, dtype);
+}
+// torch.arange: length ceil((end - start) / step) in double on the arguments as given; for int64 results,
+// on the truncated integers.
+template <Number A, Number B, Number C>
+mx::array torch_arange(A start, B end, C step, mx::Dtype dtype) {
+  int64_t n;
+  if (dtype == mx::int64) {
+    const int64_t s = static_cast<int64_t>(start), e = static_cast<int64_t>(end), st = static_cast<int64_t>(step);
+    n = (e - s + st - ((st > 0) - (st < 0))) / st;
+  } else {
+    n = static_cast<int64_t>(std::ceil((static_cast<double>(end) - static_cast<double>(start)) / static_cast<double>(step)));
+  }
+  return fx::arange_values(start, step, std::max<int64_t>(n, 0), dtype);
+}
+// torch.range (end included): length trunc((end - start) / step + 1) in the accumulate type.
+template <Number A, Number B, Number C>
+mx::array torch_range(A start, B end, C step, mx::Dtype dtype) {
+  int64_t n;
+  if (!mx::issubdtype(dtype, mx::floating)) {
+    const int64_t s = static_cast<int64_t>(start), e = static_cast<int64_t>(end), st = static_cast<int64_t>(step);
+    n = (e - s) / st + 1;
+  } else if (dtype == mx::float32) {
+    n = static_cast<int64_t>((static_cast<double>(end) - static_cast<double>(start)) / static_cast<double>(step) + 1);
+  } else {
+    const float s = static_cast<float>(static_cast<double>(start)), e = static_cast<float>(static_cast<double>(end));
+    n = static_cast<int64_t>((e - s) / static_cast<float>(static_cast<double>(step)) + 1.0f);
+  }
+  return fx::arange_values(start, step, std::max<int64_t>(n, 0), dtype);
 }
 
 // Python's // and % on ints (floor, not truncation).
@@ -337,6 +514,37 @@ mx::array pad(const mx::array& x, const std::vector<int64_t>& p, T value, const 
 // A reduction's `dim` argument: None or [] means every axis (PyTorch).
 inline bool all_axes(const std::optional<Ints>& dims) { return !dims || dims->empty(); }
 
+// ---- integer matrix products (fx2mlx/runtime/integer.py) --------------------------------
+// a @ b with matmul's rank rules for integer (and bool) arrays, which mx::matmul refuses. Exact, wrapping
+// on overflow like PyTorch's integer matmul; the (..., M, k, N) products are formed a slice of K at a time.
+inline mx::array int_matmul(mx::array a, mx::array b) {
+  const mx::Dtype dtype = a.dtype();
+  const bool vec_a = a.ndim() == 1, vec_b = b.ndim() == 1;
+  if (vec_a) a = mx::expand_dims(a, 0);
+  if (vec_b) b = mx::expand_dims(b, 1);
+  const int ra = static_cast<int>(a.ndim()), rb = static_cast<int>(b.ndim());
+  const int64_t m = a.shape(ra - 2), k = a.shape(ra - 1), n = b.shape(rb - 1);
+  int64_t batch = 1;
+  for (auto d : mx::broadcast_shapes(mx::Shape(a.shape().begin(), a.shape().end() - 2),
+                                     mx::Shape(b.shape().begin(), b.shape().end() - 2)))
+    batch *= d;
+  const int64_t step = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(1, batch * m * n));
+  std::optional<mx::array> out;
+  for (int64_t s = 0; s < std::max<int64_t>(k, 1); s += step) {
+    const int lo = static_cast<int>(std::min(s, k)), hi = static_cast<int>(std::min(s + step, k));
+    mx::Shape a0(ra, 0), b0(rb, 0);
+    mx::Shape a1 = a.shape(), b1 = b.shape();
+    a0[ra - 1] = lo, a1[ra - 1] = hi, b0[rb - 2] = lo, b1[rb - 2] = hi;
+    auto part = mx::sum(mx::multiply(mx::expand_dims(mx::slice(a, a0, a1), -1), mx::expand_dims(mx::slice(b, b0, b1), -3)),
+                        -2);
+    out = out ? mx::add(*out, part) : part;
+  }
+  auto r = mx::astype(*out, dtype);
+  if (vec_a) r = mx::squeeze(r, -2);
+  if (vec_b) r = mx::squeeze(r, -1);
+  return r;
+}
+
 // ---- weight layouts at run time (fx2mlx/compiler/layouts.py) -------------------------------------
 inline mx::array layout_conv_transpose(const mx::array& w, int groups, bool) {
   if (groups == 1) return mx::moveaxis(w, 0, -1);
@@ -404,12 +612,13 @@ inline mx::array group_norm(const mx::array& x, int64_t num_groups, const OptArr
                             double eps) {
   const int n = x.shape(0);
   auto g = mx::reshape(x, {n, static_cast<int>(num_groups), -1});
+  if (g.dtype() == mx::float16 || g.dtype() == mx::bfloat16) g = mx::astype(g, mx::float32);  // as PyTorch
   auto mean = mx::mean(g, std::vector<int>{-1}, true);
   auto var = mx::var(g, std::vector<int>{-1}, true);
   auto y = mx::reshape(mx::multiply(mx::subtract(g, mean), mx::rsqrt(fx::add(var, eps))), x.shape());
   if (weight) y = mx::multiply(y, mx::reshape(*weight, fx::channel_shape(x)));
   if (bias) y = mx::add(y, mx::reshape(*bias, fx::channel_shape(x)));
-  return y;
+  return mx::astype(y, x.dtype());
 }
 
 inline mx::array batch_norm(const mx::array& x, const OptArray& weight, const OptArray& bias,
@@ -433,7 +642,7 @@ inline mx::array norm_affine(mx::array y, const OptArray& weight, const OptArray
   const auto shape = fx::channel_shape(x);
   if (weight) y = mx::multiply(y, mx::reshape(*weight, shape));
   if (bias) y = mx::add(y, mx::reshape(*bias, shape));
-  return y;
+  return mx::astype(y, x.dtype());  // y is float32 for half inputs: one rounding, as in PyTorch
 }
 
 // aten.native_layer_norm -> {out, mean, rstd}; mean and rstd keep the normalised axes as size 1.
@@ -447,9 +656,10 @@ inline Tuple native_layer_norm(const mx::array& x, const std::vector<int64_t>& n
   if (k == 1) {
     out = mx::fast::layer_norm(x, weight, bias, static_cast<float>(eps));
   } else {
-    out = mx::astype(mx::multiply(mx::subtract(x, mean), rstd), x.dtype());
+    out = mx::multiply(mx::subtract(x, mean), rstd);
     if (weight) out = mx::multiply(out, *weight);
     if (bias) out = mx::add(out, *bias);
+    out = mx::astype(out, x.dtype());
   }
   return {out, mx::astype(mean, x.dtype()), mx::astype(rstd, x.dtype())};
 }
@@ -459,7 +669,7 @@ inline Tuple native_group_norm(const mx::array& x, const OptArray& weight, const
                                int64_t, int64_t group, double eps) {
   auto g = mx::reshape(x, {static_cast<int>(n), static_cast<int>(group), -1});
   auto [mean, rstd] = fx::norm_stats(g, {2}, eps);
-  auto y = mx::astype(mx::reshape(mx::multiply(mx::subtract(g, mean), rstd), x.shape()), x.dtype());
+  auto y = mx::reshape(mx::multiply(mx::subtract(g, mean), rstd), x.shape());
   const mx::Shape ng{static_cast<int>(n), static_cast<int>(group)};
   return {fx::norm_affine(y, weight, bias, x), mx::astype(mx::reshape(mean, ng), x.dtype()),
           mx::astype(mx::reshape(rstd, ng), x.dtype())};
@@ -470,8 +680,9 @@ inline Tuple batch_norm_batch_stats(const mx::array& x, const OptArray& weight, 
   std::vector<int> axes{0};
   for (int i = 2; i < rank(x); i++) axes.push_back(i);
   auto [mean, rstd] = fx::norm_stats(x, axes, eps);
-  auto y = mx::astype(mx::multiply(mx::subtract(x, mean), rstd), x.dtype());
-  return {fx::norm_affine(y, weight, bias, x), mx::reshape(mean, {-1}), mx::reshape(rstd, {-1})};
+  auto y = mx::multiply(mx::subtract(x, mean), rstd);
+  return {fx::norm_affine(y, weight, bias, x), mx::astype(mx::reshape(mean, {-1}), x.dtype()),
+          mx::astype(mx::reshape(rstd, {-1}), x.dtype())};
 }
 
 inline mx::array batch_norm_running_stats(const mx::array& x, const OptArray& weight, const OptArray& bias,
@@ -479,7 +690,7 @@ inline mx::array batch_norm_running_stats(const mx::array& x, const OptArray& we
   const auto shape = fx::channel_shape(x);
   auto y = mx::multiply(mx::subtract(x, mx::reshape(running_mean, shape)),
                         mx::rsqrt(fx::add(mx::reshape(running_var, shape), eps)));
-  return fx::norm_affine(mx::astype(y, x.dtype()), weight, bias, x);
+  return fx::norm_affine(y, weight, bias, x);
 }
 
 // aten._native_batch_norm_legit(.no_stats) -> {out, save_mean, save_rstd}.
@@ -499,7 +710,7 @@ inline mx::array instance_norm(const mx::array& x, const OptArray& weight, const
   std::vector<int> axes;
   for (int i = 2; i < rank(x); i++) axes.push_back(i);
   auto [mean, rstd] = fx::norm_stats(x, axes, eps);
-  return fx::norm_affine(mx::astype(mx::multiply(mx::subtract(x, mean), rstd), x.dtype()), weight, bias, x);
+  return fx::norm_affine(mx::multiply(mx::subtract(x, mean), rstd), weight, bias, x);
 }
 
 inline Tuple concat(Tuple a, const Tuple& b) {
@@ -607,6 +818,8 @@ inline mx::array avg_pool(const mx::array& x, const Ints& kernel_size, const Int
 
 // adaptive_avg_pool{1,2,3}d: bins [floor(i*S/O), ceil((i+1)*S/O)).
 inline mx::array adaptive_avg_pool(mx::array x, const std::vector<std::optional<int64_t>>& output_size) {
+  const auto dtype = x.dtype();  // half inputs: float32 throughout, rounded once (PyTorch's window mean)
+  if (dtype == mx::float16 || dtype == mx::bfloat16) x = mx::astype(x, mx::float32);
   const int nd = static_cast<int>(output_size.size());
   for (int i = 0; i < nd; i++) {
     const int ax = rank(x) - nd + i;
@@ -630,7 +843,7 @@ inline mx::array adaptive_avg_pool(mx::array x, const std::vector<std::optional<
       x = mx::concatenate(parts, ax);
     }
   }
-  return x;
+  return mx::astype(x, dtype);
 }
 
 // ---- sort and topk (fx2mlx/runtime/sorting.py): int64 indices, stable ties, NaN as the largest value ----

@@ -1,0 +1,30 @@
+"""Integer arithmetic that MLX's kernels do not take: matrix products of integer (and bool) arrays."""
+import mlx.core as mx
+
+
+def int_matmul(a, b):
+    """`a @ b` with matmul's rank rules for integer (and bool) arrays, which MLX's matmul refuses.
+    Exact: products and sums in integer arithmetic, wrapping on overflow as PyTorch's integer matmul
+    does (MLX sums 8/16-bit integers in 32 bits; the cast back keeps the same low bits). The
+    (..., M, k, N) products are formed a slice of K at a time, so memory stays bounded."""
+    dtype = a.dtype
+    vec_a, vec_b = a.ndim == 1, b.ndim == 1
+    if vec_a:
+        a = mx.expand_dims(a, 0)
+    if vec_b:
+        b = mx.expand_dims(b, 1)
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    batch = 1
+    for d in mx.broadcast_shapes(a.shape[:-2], b.shape[:-2]):
+        batch *= d
+    step = max(1, (1 << 24) // max(1, batch * m * n))
+    out = None
+    for s in range(0, max(k, 1), step):
+        part = mx.sum(mx.expand_dims(a[..., s:s + step], -1) * mx.expand_dims(b[..., s:s + step, :], -3), axis=-2)
+        out = part if out is None else out + part
+    out = out.astype(dtype)
+    if vec_a:
+        out = mx.squeeze(out, -2)
+    if vec_b:
+        out = mx.squeeze(out, -1)
+    return out
