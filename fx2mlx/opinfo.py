@@ -188,7 +188,7 @@ def _worker(keys: list[str], dtypes: list[str], max_samples, out_path: str) -> N
 
 
 def sweep(keys: list[str], dtypes: list[str], jobs: int = 2, max_samples: int | None = None,
-          progress=None, op_timeout: float = 300) -> list[dict]:
+          progress=None, op_timeout: float = 900) -> list[dict]:
     """Run the ops in `keys` in `jobs` worker processes; returns one record per (op, dtype)."""
     import subprocess
     import tempfile
@@ -334,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtypes", default="float32", help="comma-separated, or 'all' (float32 + %s)" % ", ".join(OTHER_DTYPES))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--max-samples", type=int, default=None)
+    ap.add_argument("--op-timeout", type=float, default=900, help="seconds one op (all its samples) may take "
+                                                                  "before its worker is killed and the op recorded as a crash")
     ap.add_argument("--out", default=None, help=f"JSON results (default {DEFAULT_OUT.relative_to(Path.cwd()) if str(DEFAULT_OUT).startswith(str(Path.cwd())) else DEFAULT_OUT})")
     ap.add_argument("--update", metavar="JSON", help="re-run the given ops and replace their records in an existing "
                                                      "results file (the summary is recomputed)")
@@ -364,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             last[0] = time.time()
             console.print(f"  {n}/{total} ops, {time.time() - t0:.0f} s", highlight=False)
 
-    records = sweep(keys, dtypes, a.jobs, a.max_samples, progress)
+    records = sweep(keys, dtypes, a.jobs, a.max_samples, progress, op_timeout=a.op_timeout)
     out = Path(a.out) if a.out else (DEFAULT_OUT if not a.ops and dtypes == ["float32"] else None)
     meta = {"dtypes": dtypes, "ops": len(keys), "seconds": round(time.time() - t0, 1), "jobs": a.jobs,
             "max_samples": a.max_samples, "command": "python -m fx2mlx.opinfo " + " ".join(argv or sys.argv[1:])}

@@ -24,7 +24,7 @@ class Linear(nn.Module):
         self.bias = mx.zeros(bias_shape)
 
     def __call__(self, x):
-        return x @ self.weight.T + self.bias
+        return mx.addmm(self.bias, x, self.weight.T)
 
 
 class ReLU(nn.Module):
