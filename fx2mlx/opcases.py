@@ -152,6 +152,14 @@ def _binary_cases() -> list:
         ("pow_tensor_scalar", torch.pow, (x, 3), {}), ("pow_tensor_scalar_half", torch.pow, (T(4, low=0, high=4), 0.5), {}),
         ("pow_tensor_scalar_int", torch.pow, (T(5, dtype=i64, low=-3, high=3), 2), {}),
         ("pow_tensor_tensor", torch.pow, (T(3, 4, low=0.1, high=2), y), {}), ("pow_scalar", torch.pow, (2.0, x), {}),
+        # integer powers with negative exponents: 0 except for bases 1 and -1 (MLX gives 0 for those too)
+        ("pow_int_negative", lambda b, e: (torch.pow(b, e), torch.pow(-1, e), torch.pow(1, e)),
+         (torch.tensor([1, -1, 2, 0, -2, 1, -1]), torch.tensor([-3, -2, -1, 0, 1, 2, 3])), {}),
+        ("nextafter_f16_bf16", lambda a, b: (torch.nextafter(a.half(), b.half()), torch.nextafter(a.bfloat16(), b.bfloat16())),
+         (torch.tensor([0.0, 1.0, -1.0, 2.5, 0.0, 3.0]), torch.tensor([1.0, 2.0, -2.0, 0.0, -1.0, 3.0])), {}),
+        ("mode_bool", lambda v: torch.mode(v, -1), (torch.tensor([[True, False, True], [False, False, True]]),), {}),
+        ("renorm_f16", lambda v: torch.renorm(v, 2, 0, 1.0), (T(3, 4, dtype=f16),), {}),
+        ("dist_f16_overflow", lambda a, b: torch.dist(a, b), (T(300, dtype=f16, low=-60, high=60), T(300, dtype=f16)), {}),
         ("pow_int_float_exp", torch.pow, (T(4, dtype=i64, low=1, high=4), 1.5), {}),
         ("maximum", torch.maximum, (x, y), {}), ("minimum", torch.minimum, (xi, yi), {}),
         ("maximum_nan", torch.maximum, (torch.tensor([1.0, float("nan")]), torch.tensor([float("nan"), 2.0])), {}),
@@ -296,6 +304,8 @@ def _creation_cases() -> list:
     c = []
     for name, fn, args, kw, how in [
         ("arange", lambda v: v + torch.arange(4), (x,), {}, "values"),
+        ("tril_triu_indices", lambda v: (torch.tril_indices(4, 6, 1) + v.shape[0], torch.triu_indices(5, 3, -1, dtype=torch.int32)),
+         (x,), {}, "values"),
         ("arange_step", lambda v: v + torch.arange(1, 9, 2), (x,), {}, "values"),
         ("arange_float", lambda v: v + torch.arange(0.0, 1.0, 0.25), (x,), {}, "values"),
         # range factories follow PyTorch's CPU kernels (runtime/creation.py): float start/step truncated for

@@ -157,3 +157,18 @@ def torch_range(start, end, step, dtype):
         s, e, st = _round_f32(float(start)), _round_f32(float(end)), _round_f32(float(step))
         n = int(_round_f32(_round_f32(_round_f32(e - s) / st) + 1))
     return _arange_values(start, step, max(n, 0), dtype)
+
+
+def tri_indices(row, col, offset, dtype, upper):
+    """torch.tril_indices / triu_indices: (2, N) row-major coordinates of the lower (upper) triangle."""
+    r = mx.arange(row).reshape(-1, 1)
+    c = mx.arange(col).reshape(1, -1)
+    mask = (c - r >= offset) if upper else (c - r <= offset)
+    if upper:
+        n = sum(max(0, col - max(0, i + offset)) for i in range(row))
+    else:
+        n = sum(max(0, min(col, i + offset + 1)) for i in range(row))
+    flat = mx.arange(row * col)
+    keys = mx.where(mask.reshape(-1), flat, row * col)
+    idx = mx.sort(keys)[:n]
+    return mx.stack([idx // col, idx % col]).astype(dtype)

@@ -28,3 +28,12 @@ def int_matmul(a, b):
     if vec_b:
         out = mx.squeeze(out, -1)
     return out
+
+
+def int_power(base, exponent):
+    """Integer ** integer as PyTorch computes it: a negative exponent gives 0, except for a base of 1
+    (1) and -1 (+-1 by the exponent's parity); MLX gives 0 for those too."""
+    base, exponent = mx.array(base), mx.array(exponent)
+    neg = mx.where(base == 1, 1, mx.where(base == -1, 1 - 2 * (exponent % 2), 0))
+    return mx.where(exponent < 0, neg, mx.power(base, mx.maximum(exponent, 0))).astype(
+        mx.power(base, exponent).dtype)

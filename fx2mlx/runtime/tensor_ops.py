@@ -164,18 +164,24 @@ def round_decimals(x, decimals):
 
 
 def nextafter(x, y):
-    """torch.nextafter for float32: the next representable value after x towards y."""
-    bits = x.view(mx.int32)
-    step = mx.where((x < y) == (x > 0), 1, -1)
-    nxt = (bits + step).view(mx.float32)
-    tiny = mx.where(y > 0, mx.array(1, dtype=mx.int32), mx.array(-2147483647, dtype=mx.int32)).view(mx.float32)
+    """torch.nextafter: the next representable value after x towards y (float32, float16, bfloat16),
+    stepping the bit pattern as an integer of the same width."""
+    it = mx.int32 if x.dtype == mx.float32 else mx.int16
+    bits = x.view(it)
+    step = mx.where((x < y) == (x > 0), 1, -1).astype(it)
+    nxt = (bits + step).view(x.dtype)
+    neg_tiny = -(2 ** 31 - 1) if it == mx.int32 else -(2 ** 15 - 1)  # sign bit + the smallest subnormal
+    tiny = mx.where(y > 0, mx.array(1, dtype=it), mx.array(neg_tiny, dtype=it)).view(x.dtype)
     out = mx.where(x == 0, tiny, nxt)
     out = mx.where(x == y, y, out)
-    return mx.where(mx.isnan(x) | mx.isnan(y), mx.nan, out)
+    return mx.where(mx.isnan(x) | mx.isnan(y), mx.array(mx.nan, dtype=x.dtype), out)
 
 
 def mode(x, dim=-1, keepdim=False):
     """torch.mode: the most frequent value along dim (the smallest of ties) and its last index."""
+    if x.dtype == mx.bool_:
+        value, idx = mode(x.astype(mx.uint8), dim, keepdim)
+        return value.astype(mx.bool_), idx
     if x.ndim == 0:
         return x, mx.zeros((), dtype=mx.int64)
     dim = dim % x.ndim
