@@ -238,6 +238,7 @@ def _reduction_cases() -> list:
         ("cummax", torch.cummax, (x, 2), {}), ("cummin", torch.cummin, (xi, 0), {}),
         ("softmax", F.softmax, (x, 1), {}), ("softmax_neg", F.softmax, (x, -1), {}),
         ("log_softmax", F.log_softmax, (x, 2), {}), ("softmax_f16", F.softmax, (T(3, 5, dtype=f16), -1), {}),
+        ("log_softmax_f16", F.log_softmax, (torch.tensor([[8.0, 4.5, -9.0, 8.25], [0.5, 0.25, 0.0, 9.0]], dtype=f16), -1), {}),
         ("logsumexp", torch.logsumexp, (x, 1), {}), ("vector_norm", torch.linalg.vector_norm, (x,), {"dim": 1}),
         # MLX 0.32's logsumexp of a bool array over a non-last axis is wrong: computed in float
         ("logsumexp_bool", torch.logsumexp, (torch.tensor([[True, False, True], [True, True, True], [False, False, True]]), 0), {}),
@@ -438,6 +439,11 @@ def _nn_cases() -> list:
         ("pdist", F.pdist, (T(5, 3),), {}), ("pdist_p3", F.pdist, (T(4, 3), 3.0), {}),
         ("embedding_bag_sum", F.embedding_bag, (I(8, high=10), T(10, 3), torch.tensor([0, 3, 3, 6])), {"mode": "sum"}),
         ("embedding_bag_mean", F.embedding_bag, (I(8, high=10), T(10, 3), torch.tensor([0, 3, 3, 6])), {"mode": "mean"}),
+        ("embedding_bag_mean_f16", F.embedding_bag, (torch.tensor([1, 2, 3, 1, 2, 3, 0, 0]), torch.tensor(
+            [[1000.0, 1.0], [0.5, -1000.0], [-999.0, 3.0], [7.0, 7.5]], dtype=f16), torch.tensor([0, 3])),
+         {"mode": "mean", "per_sample_weights": None}),
+        ("bilinear_f16", F.bilinear, (T(4, 3, dtype=f16, low=-9, high=9), T(4, 5, dtype=f16, low=-9, high=9),
+                                      T(2, 3, 5, dtype=f16, low=-9, high=9)), {}),
         ("embedding_bag_max", F.embedding_bag, (I(8, high=10), T(10, 3), torch.tensor([0, 2, 6])), {"mode": "max"}),
         ("embedding_bag_2d", F.embedding_bag, (I(3, 4, high=10), T(10, 3)), {}),
         ("embedding_bag_direct", lambda w, i, o: aten._embedding_bag(w, i, o, False, 1)[0], (T(10, 3), I(6, high=10), torch.tensor([0, 2])), {}),

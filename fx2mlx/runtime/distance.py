@@ -52,6 +52,8 @@ def embedding_bag(weight, indices, offsets, mode, per_sample_weights=None, inclu
     keep = indices != padding_idx if padding_idx is not None and padding_idx >= 0 else mx.ones((n,), dtype=mx.bool_)
     member = (mx.expand_dims(bag, 0) == mx.expand_dims(mx.arange(nb), 1)) & mx.expand_dims(keep, 0)  # (B, N)
     rows = weight[indices]
+    if rows.dtype in (mx.float16, mx.bfloat16):  # bags accumulate in float32, rounded once (as PyTorch)
+        rows = rows.astype(mx.float32)
     if per_sample_weights is not None:
         rows = rows * mx.expand_dims(per_sample_weights.astype(rows.dtype), 1)
     count = mx.sum(member, axis=1).astype(mx.int64)
