@@ -73,7 +73,7 @@ _MODE_TIES = ("which occurrence of the mode PyTorch indexes depends on its sort 
               "occurrence (PyTorch's choice for short inputs); the values match")
 _INT_CONV = "MLX's convolution takes floating-point inputs only: fx2mlx refuses integer convolution (a `requires` of the entry)"
 XFAIL_DTYPE: dict[tuple[str, str], str] = {
-    **{("sort", d): _SORT_TIES for d in ("float16", "bfloat16", "bool")},
+    **{(op, d): _SORT_TIES for d in ("float16", "bfloat16", "bool") for op in ("sort", "argsort")},
     **{("topk", d): _SORT_TIES for d in ("bfloat16", "int32", "int64")},
     **{("mode", d): _MODE_TIES for d in ("float16", "bfloat16", "int32", "int64", "bool")},
     **{(op, "int64"): _INT_CONV for op in (
@@ -85,6 +85,15 @@ XFAIL_DTYPE: dict[tuple[str, str], str] = {
         "nn.functional.conv_transpose2d", "nn.functional.conv_transpose3d")},
     **{(op, "bfloat16"): _LN_HALF for op in ("nn.functional.layer_norm", "native_layer_norm")},
     **{("matrix_exp", d): _EXPM_HALF for d in ("float16", "bfloat16")},
+}
+
+
+# ops whose worker was seen to hang (killed after --op-timeout): an MLX evaluation that never finishes.
+# Not an excuse for wrong values; listed so that the CI sweep names them instead of failing on them.
+KNOWN_HANGS: dict[str, str] = {
+    "var_mean": "the 4-sample spread (a (0, 5) input among other var_mean calls in one module) never finishes "
+                "evaluating in MLX 0.32.4 on this machine; each call alone and the full 17-sample sweep pass; "
+                "not yet isolated",
 }
 
 
