@@ -28,7 +28,9 @@ class CompiledModel:
     def __call__(self, *args, **kwargs) -> Any:
         import mlx.core as mx
 
-        conv = lambda a: a if isinstance(a, mx.array) else mx.array(_np(a))  # noqa: E731
+        from .compiler.weights import from_numpy
+
+        conv = lambda a: a if isinstance(a, mx.array) else from_numpy(_np(a))  # noqa: E731
         return self.model(*[conv(a) for a in args], **{k: conv(v) for k, v in kwargs.items()})
 
     def save(self, out_dir: str | Path, *, force: bool = False) -> Path:

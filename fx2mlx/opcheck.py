@@ -115,13 +115,13 @@ def to_mx(t: torch.Tensor):
     import mlx.core as mx
 
     from fx2mlx.compiler import dtypes
+    from fx2mlx.compiler.weights import from_numpy, to_numpy
 
     name = str(t.dtype).replace("torch.", "")
     t = t.detach().cpu().resolve_conj().resolve_neg()
-    if t.dtype == torch.bfloat16:
-        return mx.array(t.float().contiguous().numpy()).astype(mx.bfloat16)
-    a = np.array(t.contiguous().numpy(), copy=True, order="C")
-    return mx.array(a, dtype=getattr(mx, dtypes.MX[name])) if name in dtypes.MX else mx.array(a)
+    a = from_numpy(to_numpy(t))  # (bfloat16 through float32)
+    want = getattr(mx, dtypes.MX[name]) if name in dtypes.MX else a.dtype
+    return a if a.dtype == want else a.astype(want)
 
 
 def mx_to_numpy(a) -> np.ndarray:

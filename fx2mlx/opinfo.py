@@ -88,13 +88,6 @@ XFAIL_DTYPE: dict[tuple[str, str], str] = {
 }
 
 
-# ops whose worker was seen to hang (killed after --op-timeout): an MLX evaluation that never finishes.
-# Not an excuse for wrong values; listed so that the CI sweep names them instead of failing on them.
-KNOWN_HANGS: dict[str, str] = {
-    "var_mean": "the 4-sample spread (a (0, 5) input among other var_mean calls in one module) never finishes "
-                "evaluating in MLX 0.32.4 on this machine; each call alone and the full 17-sample sweep pass; "
-                "not yet isolated",
-}
 
 
 def xfail_reason(key: str, dtype: str) -> str:

@@ -19,7 +19,7 @@ from .emit_py import PyEmitter
 from .errors import OutputError
 from .lowering import Lowered, lower
 from .passes import run_default_passes
-from .weights import mlx_weights, save, to_numpy
+from .weights import from_numpy, mlx_weights, save, to_numpy
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -82,7 +82,7 @@ def _save_inputs(path: Path, captured: Captured) -> None:
     import mlx.core as mx
     import numpy as np
 
-    arrays = {f"input_{i}": mx.array(np.array(to_numpy(t), copy=True, order="C")) for i, t in enumerate(captured.example_inputs)}
+    arrays = {f"input_{i}": from_numpy(to_numpy(t)) for i, t in enumerate(captured.example_inputs)}
     if arrays:
         mx.save_safetensors(str(path), arrays)
 

@@ -19,6 +19,21 @@ def to_numpy(t) -> np.ndarray:
     return t.contiguous().numpy()
 
 
+def from_numpy(a: np.ndarray):
+    """A numpy array as a C-contiguous mx.array (a copy).
+
+    Zero-size arrays are made with `mx.zeros` instead: in MLX 0.32.4 an array with no elements imported
+    from numpy keeps flags on which the CPU reduction can call `nd_loop` with an empty shape and spin
+    forever on out-of-bounds memory (`mx.sum(mx.array(np.zeros((0,), np.float32)), axis=0)` hangs in a
+    fraction of runs; `mx.zeros((0,))` never does). tests/test_arrays.py holds the reproduction."""
+    import mlx.core as mx
+
+    a = np.asarray(a)
+    if a.size == 0:
+        return mx.zeros(a.shape, dtype=mx.array(np.zeros((), a.dtype)).dtype)
+    return mx.array(np.array(a, copy=True, order="C"))  # (ascontiguousarray makes 0-d arrays 1-d)
+
+
 def mlx_weights(lowered: Lowered, weights: dict, dtype: str | None = None) -> dict:
     """Captured weights (by target) -> dict of mx.arrays in MLX layout, cast to `dtype` if given."""
     import mlx.core as mx
@@ -31,7 +46,7 @@ def mlx_weights(lowered: Lowered, weights: dict, dtype: str | None = None) -> di
         if i.name in lowered.weight_layouts:
             role, args = lowered.weight_layouts[i.name]
             a = eval(layouts.render(role, "w", "np", args), {"np": np, "w": a})
-        arr = mx.array(np.array(a, copy=True, order="C"))  # (ascontiguousarray makes 0-d arrays 1-d)
+        arr = from_numpy(a)
         target_dt = dtype if (dtype and dtypes.is_float(src_dtype)) else src_dtype
         if str(arr.dtype).replace("mlx.core.", "").replace("bool_", "bool") != target_dt:
             arr = arr.astype(getattr(mx, dtypes.MX[target_dt]))

@@ -22,6 +22,7 @@ import numpy as np
 from ..compiler import dtypes as dtmod
 from ..compiler import ir
 from ..compiler.modtree import Call, build_calls
+from ..compiler.weights import from_numpy
 
 
 @dataclass
@@ -134,7 +135,7 @@ def feeder(c: CompiledOutput, expected: dict[str, Any], torch_dtypes: dict[str, 
 
     def conv(v, dt):
         if isinstance(v, np.ndarray):
-            a = mx.array(v)
+            a = from_numpy(v)
             want = c.mlx_dtype(dt) or dtype_name(a.dtype)
             if dtype_name(a.dtype) != want and want in dtmod.MX:
                 a = a.astype(getattr(mx, dtmod.MX[want]))
