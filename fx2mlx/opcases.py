@@ -197,6 +197,18 @@ def _binary_cases() -> list:
     c.append(Call("bitwise.shift_scalar_tensor", lambda b: (torch.bitwise_left_shift(3, b), torch.bitwise_right_shift(-100, b)),
                   (sa.to(torch.int8),)))
     c.append(Call("bitwise.shift_mixed_dtypes", torch.bitwise_left_shift, (sv.to(torch.int8), sa.to(i32))))
+    # gcd / lcm: zeros, negatives, the most negative value (PyTorch's |x| wraps), 8-bit lcm overflow
+    ga = torch.tensor([0, 0, 12, -18, 7, 100, 66, -128, 1, 35])
+    gb = torch.tensor([0, 5, 18, 12, 0, 3, 119, 6, -1, -21])
+    for dt in (torch.int8, torch.uint8, torch.int16, i32, i64):
+        n = str(dt).replace("torch.", "")
+        c.append(Call(f"integer.gcd_lcm_{n}", lambda a, b: (torch.gcd(a, b), torch.lcm(a, b)), (ga.to(dt), gb.to(dt))))
+    fib = [1, 1]
+    while fib[-1] < 2 ** 62:
+        fib.append(fib[-1] + fib[-2])
+    c.append(Call("integer.gcd_fibonacci_worst_case", torch.gcd, (torch.tensor(fib[1:-1]), torch.tensor(fib[2:]))))
+    c.append(Call("integer.gcd_lcm_broadcast_mixed", lambda a, b: (torch.gcd(a, b), torch.lcm(a, b)),
+                  (ga.to(i32).reshape(2, 5), gb[:5].to(torch.int16))))
     # copysign promotes bool/int inputs to the default float dtype; a -0.0 sign counts as negative
     c.append(Call("binary.copysign_bool", torch.copysign, (sv > 0, sa > 8)))
     c.append(Call("binary.copysign_int_bool", torch.copysign, (sv.to(i32), sa > 8)))

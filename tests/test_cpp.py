@@ -87,6 +87,8 @@ class OpSoup(nn.Module):
         q3 = x.reshape(8, 5, 6)  # attention on 3-D inputs (runtime attention_nd), causal and with a bool mask
         outs.append(F.scaled_dot_product_attention(q3, q3, q3, is_causal=True) +
                     F.scaled_dot_product_attention(q3, q3, q3, attn_mask=mask[0, 0, :, :5]))
+        xi, yi = (x * 20).round().long(), (y * 12).round().to(torch.int16)  # gcd/lcm (runtime integer.py)
+        outs.append((torch.gcd(xi, yi) + torch.lcm(xi.to(torch.int8), yi.to(torch.int8))).float())
         return tuple(outs)
 
 

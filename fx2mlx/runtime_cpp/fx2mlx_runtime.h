@@ -182,6 +182,37 @@ mx::array bitwise_right_shift(const A& a_, const B& b_) {
   return mx::where(fx::ge(b, bits), mx::zeros_like(out), out);
 }
 
+// gcd / lcm as PyTorch's CPU kernel computes them (fx2mlx/runtime/integer.py): Euclid's algorithm on |a|, |b|
+// with C's remainder, a fixed number of steps for the dtype (lazy graph); lcm multiplies 8/16-bit integers
+// in 32 bits and wraps when cast back.
+inline mx::array trunc_rem(const mx::array& a, const mx::array& b) {  // C's a % b; b nonzero
+  auto r = mx::remainder(a, b);
+  auto zero = fx::scalar(0, r);
+  auto fix = mx::logical_and(mx::not_equal(r, zero), mx::not_equal(mx::less(r, zero), mx::less(a, zero)));
+  return mx::where(fix, mx::subtract(r, b), r);
+}
+inline mx::array gcd(const mx::array& a_, const mx::array& b_) {
+  auto ab = mx::broadcast_arrays({mx::abs(a_), mx::abs(b_)});
+  auto a = ab[0], b = ab[1];
+  const int steps = static_cast<int>(1.45 * 8 * a.itemsize()) + 2;
+  for (int i = 0; i < steps; ++i) {
+    auto nz = mx::not_equal(a, fx::scalar(0, a));
+    auto na = mx::where(nz, fx::trunc_rem(b, fx::where(nz, a, 1)), fx::scalar(0, a));
+    b = mx::where(nz, a, b);
+    a = na;
+  }
+  return b;
+}
+inline mx::array lcm(const mx::array& a_, const mx::array& b_) {
+  auto g = fx::gcd(a_, b_);
+  auto wide = g.itemsize() < 4 ? mx::int32 : g.dtype();
+  auto a = mx::astype(a_, wide), b = mx::astype(b_, wide), w = mx::astype(g, wide);
+  auto nz = mx::not_equal(w, fx::scalar(0, w));
+  auto safe = fx::where(nz, w, 1);
+  auto q = mx::floor_divide(mx::subtract(a, fx::trunc_rem(a, safe)), safe);
+  return mx::astype(fx::where(nz, mx::abs(mx::multiply(q, b)), 0), g.dtype());
+}
+
 // ---- creation and Python integer arithmetic --------------------------------------------------------
 // mx.arange as MLX Python calls it: all-int arguments give int32, any float gives float32.
 template <Number A, Number B, Number C>
