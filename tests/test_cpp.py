@@ -248,7 +248,7 @@ def test_regen_without_torch(built, tmp_path):
             "sys.exit(rc)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    for f in ("model.cpp", "model.h", "main.cpp", "CMakeLists.txt", "fx2mlx_runtime.h"):
+    for f in ("model.cpp", "model.h", "main.cpp", "CMakeLists.txt", "fx2mlx_runtime.h", "fx2mlx_scatter.h"):
         assert (out / "cpp" / f).read_text() == (b.out / "cpp" / f).read_text(), f
 
 
@@ -259,8 +259,12 @@ def test_cli_compile_target_cpp_and_bench(built, tmp_path):
     from fx2mlx.cpp.build import run
 
     b = built("mlp")
-    assert sorted(p.name for p in (b.out / "cpp").iterdir() if p.is_file() and p.suffix in (".h", ".cpp", ".txt")) == [
-        "CMakeLists.txt", "fx2mlx_runtime.h", "main.cpp", "model.cpp", "model.h"]
+    from fx2mlx.cpp.emit import RUNTIME_DIR
+
+    headers = sorted(h.name for h in RUNTIME_DIR.glob("*.h"))  # the runtime and its family headers, vendored
+    assert "fx2mlx_runtime.h" in headers
+    assert sorted(p.name for p in (b.out / "cpp").iterdir() if p.is_file() and p.suffix in (".h", ".cpp", ".txt")) == sorted(
+        ["CMakeLists.txt", "main.cpp", "model.cpp", "model.h"] + headers)
     r = run(b.exe, "--out", str(tmp_path / "o.safetensors"), "--bench", "3", "--warmup", "1")
     assert r.stdout.count("run ") == 3 and "mean" in r.stdout
     zoo = Path(__file__).resolve().parent / "zoo.py"

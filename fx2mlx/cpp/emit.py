@@ -26,7 +26,8 @@ from . import overrides as _overrides  # noqa: F401  (registers the overrides' C
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates" / "cpp"
-RUNTIME_HEADER = PACKAGE / "runtime_cpp" / "fx2mlx_runtime.h"
+RUNTIME_DIR = PACKAGE / "runtime_cpp"
+RUNTIME_HEADER = RUNTIME_DIR / "fx2mlx_runtime.h"  # includes the family headers fx2mlx_<family>.h
 
 CPP_KEYWORDS = set("""alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
 char32_t class compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield
@@ -193,8 +194,8 @@ class CppEmitter:
             "model.cpp": env.get_template("model.cpp.j2").render(**common, **g),
             "main.cpp": env.get_template("main.cpp.j2").render(**common, compile=self.compile_default),
             "CMakeLists.txt": env.get_template("CMakeLists.txt.j2").render(**common, extra_programs=extra_programs),
-            "fx2mlx_runtime.h": RUNTIME_HEADER.read_text(),
         })
+        files.update({h.name: h.read_text() for h in sorted(RUNTIME_DIR.glob("*.h"))})
         return files
 
 

@@ -3,7 +3,9 @@
 // order), so the C++ program computes what the generated model.py computes.
 // Tensors stay in PyTorch's layout (N, C, *spatial) between ops; convolution weights arrive in MLX's
 // layout (O, *K, I/groups), converted once when the weights were saved.
-// Vendored verbatim into OUT/cpp/ (the source of truth is fx2mlx/runtime_cpp/fx2mlx_runtime.h).
+// Vendored verbatim into OUT/cpp/ with the family headers it includes at its end (fx2mlx_<family>.h, one
+// per op family, each mirroring the Python runtime module of that name); the source of truth is
+// fx2mlx/runtime_cpp/.
 #pragma once
 
 #include <algorithm>
@@ -1220,3 +1222,10 @@ inline mx::array snake1d(const mx::array& x, const mx::array& alpha, double eps)
 }
 
 }  // namespace fx
+
+// ---- op families (each mirrors fx2mlx/runtime/<family>.py; they use the helpers above) ------------
+#include "fx2mlx_scatter.h"
+#include "fx2mlx_resample.h"
+#include "fx2mlx_nn.h"
+#include "fx2mlx_random.h"
+#include "fx2mlx_special.h"
