@@ -1228,4 +1228,7 @@ inline mx::array snake1d(const mx::array& x, const mx::array& alpha, double eps)
 #include "fx2mlx_resample.h"
 #include "fx2mlx_nn.h"
 #include "fx2mlx_random.h"
+#include "fx2mlx_setops.h"
 #include "fx2mlx_special.h"
+#include "fx2mlx_linalg.h"
+#include "fx2mlx_tensor_ops.h"
