@@ -103,8 +103,27 @@ def status(tested: dict | None = None) -> list[dict]:
             st, where, fam = "missing", MISSING_WHY.get(op, ""), _family(op)
         t = tested.get(op, {})
         rows.append({"op": op, "family": fam, "status": st, "where": where,
-                     "tested": bool(t.get("pass")), "tested_by": t.get("by", [])[:5]})
+                     "tested": bool(t.get("pass")), "tested_by": t.get("by", [])[:5], "cpp": _has_cpp(op)})
     return rows
+
+
+def _has_cpp(op: str) -> bool:
+    """Whether the C++ target can emit the overload (a `cpp:` form, or an override with a C++ template)."""
+    from .compiler.optable import default_tables
+    from .compiler.overrides import OVERRIDES
+
+    if op in OVERRIDES:
+        return OVERRIDES[op].cpp is not None
+    entry = default_tables().get(op)
+    return bool(entry is not None and entry.cpp)
+
+
+def cpp_entries() -> tuple[int, int]:
+    """(table entries with a `cpp:` form, all table entries)."""
+    from .compiler.optable import default_tables
+
+    tables = default_tables()
+    return sum(bool(e.cpp) for e in tables.values()), len(tables)
 
 
 def summary(rows: list[dict]) -> dict:
@@ -114,11 +133,14 @@ def summary(rows: list[dict]) -> dict:
     out["lowered"] = out["mapped"] + out["override"]
     out["beyond_core"] = _beyond_core()
     out["tested"] = sum(r["tested"] for r in rows if r["status"] != "missing")
+    out["cpp"] = sum(r["cpp"] for r in rows)
+    out["cpp_entries"], out["entries"] = cpp_entries()
     fams: dict[str, dict] = {}
     for r in rows:
-        f = fams.setdefault(r["family"], {"mapped": 0, "override": 0, "missing": 0, "tested": 0})
+        f = fams.setdefault(r["family"], {"mapped": 0, "override": 0, "missing": 0, "tested": 0, "cpp": 0})
         f[r["status"]] += 1
         f["tested"] += r["tested"] and r["status"] != "missing"
+        f["cpp"] += r["cpp"]
     out["families"] = dict(sorted(fams.items()))
     return out
 
@@ -140,11 +162,13 @@ def register(app) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the table as JSON."),
         missing: bool = typer.Option(False, "--missing", help="Only the overloads fx2mlx does not lower."),
         untested: bool = typer.Option(False, "--untested", help="Only lowered overloads without a passing test."),
+        no_cpp: bool = typer.Option(False, "--no-cpp", help="Only lowered overloads the C++ target cannot emit."),
     ):
         """Coverage of PyTorch's core ATen opset (inference part): mapped / override / missing, per family."""
         rows = status()
         shown = [r for r in rows if (not missing or r["status"] == "missing")
-                 and (not untested or (r["status"] != "missing" and not r["tested"]))]
+                 and (not untested or (r["status"] != "missing" and not r["tested"]))
+                 and (not no_cpp or (r["status"] != "missing" and not r["cpp"]))]
         if json_out:
             import sys
 
@@ -160,24 +184,28 @@ def print_table(rows: list[dict], shown: list[dict]) -> None:
     console = Console(width=max(Console().width, 120))
     s = summary(rows)
     t = Table(title="core ATen opset by family", show_lines=False)
-    for c in ("family", "mapped", "override", "missing", "tested"):
+    for c in ("family", "mapped", "override", "missing", "tested", "C++"):
         t.add_column(c, justify="right" if c != "family" else "left")
     for fam, f in s["families"].items():
         t.add_row(fam, str(f["mapped"]), str(f["override"]), str(f["missing"]) if not f["missing"] else f"[red]{f['missing']}",
-                  str(f["tested"]))
-    t.add_row("[bold]total", f"[bold]{s['mapped']}", f"[bold]{s['override']}", f"[bold]{s['missing']}", f"[bold]{s['tested']}")
+                  str(f["tested"]), str(f["cpp"]))
+    t.add_row("[bold]total", f"[bold]{s['mapped']}", f"[bold]{s['override']}", f"[bold]{s['missing']}", f"[bold]{s['tested']}",
+              f"[bold]{s['cpp']}")
     console.print(t)
     if len(shown) != len(rows):
         d = Table(show_lines=False)
-        for c in ("op", "family", "status", "tested", "where / why"):
+        for c in ("op", "family", "status", "tested", "C++", "where / why"):
             d.add_column(c)
         for r in shown:
-            d.add_row(r["op"], r["family"], r["status"], "yes" if r["tested"] else "no", r["where"])
+            d.add_row(r["op"], r["family"], r["status"], "yes" if r["tested"] else "no", "yes" if r["cpp"] else "no",
+                      r["where"])
         console.print(d)
     console.print(f"{s['lowered']} of {s['target']} overloads lowered ({s['mapped']} by tables, {s['override']} by "
                   f"overrides), {s['tested']} with a passing differential test; target = the {s['core_tagged']} "
                   f"overloads torch {_torch_version()} tags core, minus *_backward and resize_. "
-                  f"Beyond the core opset: {s['beyond_core']} more ATen overloads lowered.")
+                  f"Beyond the core opset: {s['beyond_core']} more ATen overloads lowered. C++ target: {s['cpp']} of "
+                  f"the {s['lowered']} lowered core overloads, {s['cpp_entries']} of {s['entries']} table entries have a "
+                  f"C++ form (`python -m fx2mlx.cppcheck` checks them).")
 
 
 def _torch_version() -> str:
