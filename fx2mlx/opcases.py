@@ -503,6 +503,7 @@ def _index_cases() -> list:
         ("index_neg", lambda v, i: v[:, i], (x, torch.tensor([-1, 0, -2])), {}),
         ("index_sep", lambda v, i, j: v[i, :, j], (T(3, 4, 5), I(2, high=3), I(2, high=5)), {}),
         ("index_bcast", lambda v, i, j: v[i, j], (x, I(3, 1, high=4), I(1, 2, high=5)), {}),
+        ("index_bool_mask", lambda v: v[v > 0], (x,), {}), ("index_bool_rows", lambda v, m: v[m], (x, T(4, dtype=b8)), {}),
         ("index_select", torch.index_select, (x, 1, I(4, high=5)), {}), ("gather", torch.gather, (x, 1, I(4, 3, high=5)), {}),
         ("gather_neg", torch.gather, (x, -2, I(2, 5, high=4)), {}),
         ("masked_fill", lambda v: v.masked_fill(v > 0, -1.0), (x,), {}),

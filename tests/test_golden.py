@@ -268,6 +268,9 @@ def test_metrics():
     assert compare_arrays(ints, ints.copy(), tol)["passed"]
     assert not compare_arrays(ints, ints + np.array([0, 0, 1, 0, 0]), tol)["passed"]
     assert not compare_arrays(a, a.astype(np.float16), tol, actual_dtype="float16")["passed"]  # dtype differs
+    z = (a + 1j * a[::-1]).astype(np.complex64)
+    assert compare_arrays(z, z.copy(), tol)["passed"]
+    assert not compare_arrays(z, z.real + 1j * (z.imag + 1e-2), tol)["passed"]  # the imaginary part counts
 
 
 def test_report_json_is_strict_json():

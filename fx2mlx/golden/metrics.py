@@ -78,6 +78,8 @@ def compare_arrays(expected, actual, tol: Tolerances, *, expected_dtype: str | N
         reasons.append(f"dtype {adt} != expected {edt}")
     if e.size == 0:
         return _fail(rec, "; ".join(reasons)) if reasons else rec
+    if np.iscomplexobj(e) or np.iscomplexobj(a):  # complex: real and imaginary parts both compared
+        e, a = (np.stack([np.real(v), np.imag(v)], -1) for v in (e, a))
     if _kind(edt) != "float" and _kind(adt) != "float":
         diff = (e.astype(np.int64) != a.astype(np.int64)) if _kind(edt) == "int" else (e.astype(bool) != a.astype(bool))
         n = int(diff.sum())
