@@ -156,6 +156,12 @@ class CppEmitter:
                 outputs.append(f"output_{k}")
         return {"prologue": prologue, "body": body, "dumped": dumped, "returns": returns, "outputs": outputs}
 
+    @property
+    def draws_random(self) -> bool:
+        """Whether the graph draws random numbers: mx::compile would fix the random keys when it traces the
+        graph (every run the same numbers), so such a program runs uncompiled."""
+        return any(ln.entry is not None and ln.entry.family == "random" for ln in self.lowered.nodes.values())
+
     # -- specs ----------------------------------------------------------------------------------------
     def input_specs(self) -> list[dict]:
         return [{"name": i.name, "shape": [d if isinstance(d, int) else -1 for d in i.type.shape],
@@ -192,7 +198,7 @@ class CppEmitter:
                 **common, root_type=root_type, inputs=self.input_specs(), weights=self.weight_specs(),
                 outputs=g["outputs"]),
             "model.cpp": env.get_template("model.cpp.j2").render(**common, **g),
-            "main.cpp": env.get_template("main.cpp.j2").render(**common, compile=self.compile_default),
+            "main.cpp": env.get_template("main.cpp.j2").render(**common, compile=self.compile_default and not self.draws_random),
             "CMakeLists.txt": env.get_template("CMakeLists.txt.j2").render(**common, extra_programs=extra_programs),
         })
         files.update({h.name: h.read_text() for h in sorted(RUNTIME_DIR.glob("*.h"))})

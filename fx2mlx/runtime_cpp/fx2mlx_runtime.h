@@ -1216,6 +1216,10 @@ inline Tuple gru(const mx::array& input, const OptArray& hx, const Tuple& params
   return {fx::rnn_finish_output(x, unbatched, batch_first), hs};
 }
 
+// int(a.item()) of a one-element integer array: evaluates it, which mx::compile cannot trace (main.cpp then
+// runs the graph uncompiled).
+inline int64_t item_int(const mx::array& a) { return mx::astype(a, mx::int64).item<int64_t>(); }
+
 // ---- snake (fx2mlx/runtime/snake.py) --------------------------------------------------------------
 inline mx::array snake1d(const mx::array& x, const mx::array& alpha, double eps) {
   return mx::add(x, mx::multiply(mx::reciprocal(fx::add(alpha, eps)), mx::square(mx::sin(mx::multiply(alpha, x)))));

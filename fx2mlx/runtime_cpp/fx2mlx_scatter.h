@@ -24,10 +24,6 @@ mx::array py_value(T v, mx::Dtype dtype) {
   }
 }
 
-// int(a.item()) of a one-element integer array: evaluates it, which mx::compile cannot trace (main.cpp then
-// runs the graph uncompiled).
-inline int64_t item_int(const mx::array& a) { return mx::astype(a, mx::int64).item<int64_t>(); }
-
 // ---- indexed updates as MLX Python performs them ---------------------------------------------------
 enum class Update { set, add, multiply, maximum, minimum };  // y[idx] = v, x.at[idx].add(v), ...
 
