@@ -38,3 +38,12 @@ print("done")
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "done" in r.stdout, r.stderr[-2000:]
+
+
+def test_to_numpy_resolves_lazy_conjugates():
+    import torch
+
+    from fx2mlx.compiler.weights import to_numpy
+
+    z = torch.tensor([1 + 2j, -3j], dtype=torch.complex64).conj()  # a view with the conjugate bit set
+    np.testing.assert_array_equal(to_numpy(z), np.array([1 - 2j, 3j], np.complex64))

@@ -13,7 +13,7 @@ def to_numpy(t) -> np.ndarray:
     """A torch tensor (any dtype, including bfloat16) as numpy; bfloat16 goes through float32."""
     import torch
 
-    t = t.detach().cpu()
+    t = t.detach().cpu().resolve_conj().resolve_neg()  # (lazy conjugate/negative views have no numpy form)
     if t.dtype == torch.bfloat16:
         t = t.float()
     return t.contiguous().numpy()

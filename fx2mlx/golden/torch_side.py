@@ -46,7 +46,9 @@ def flat_graph_inputs(captured: Captured, user_inputs: list | None = None) -> li
         if n.op != "placeholder":
             continue
         s = specs[n.name]
-        if s.kind == InputKind.USER_INPUT:
+        if s.kind == InputKind.TOKEN:  # an effect token (e.g. linalg's error checks): an empty tensor
+            flat.append(torch.tensor([]))
+        elif s.kind == InputKind.USER_INPUT:
             if isinstance(n.meta.get("val"), torch.Tensor):
                 flat.append(next(users))
             else:
