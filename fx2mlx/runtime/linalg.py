@@ -137,18 +137,27 @@ def lu_solve(lu_data, piv, b, left=True, adjoint=False):
     return mx.swapaxes(mx.linalg.solve(mx.swapaxes(a, -1, -2), mx.swapaxes(b, -1, -2), stream=CPU), -1, -2)
 
 
+def _vector_rhs(a, b) -> bool:
+    """PyTorch's rule (linalg_solve_is_vector_rhs): B is a vector when it is 1-D, or has one dim less than
+    A and A's shape without its last dim."""
+    return b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
+
+
 def solve(a, b, left=True):
-    """aten._linalg_solve_ex -> (X, LU, pivots, info); B is a vector when it has one dim less than A."""
+    """aten._linalg_solve_ex -> (X, LU, pivots, info): A X = B (left) or X A = B."""
+    vector = _vector_rhs(a, b)
     if a.size == 0 or b.size == 0:
         f, piv, info = lu_factor(a)
-        shape = mx.broadcast_shapes(a.shape[:-2], b.shape[:-2] if b.ndim == a.ndim else b.shape[:-1])
-        xs = shape + ((a.shape[-1],) if b.ndim == a.ndim - 1 else ((a.shape[-1], b.shape[-1]) if left else (b.shape[-2], a.shape[-1])))
+        shape = mx.broadcast_shapes(a.shape[:-2], b.shape[:-1] if vector else b.shape[:-2])
+        xs = shape + ((a.shape[-1],) if vector else ((a.shape[-1], b.shape[-1]) if left else (b.shape[-2], a.shape[-1])))
         return mx.zeros(xs, dtype=a.dtype), f, piv, info
-    vector = b.ndim == a.ndim - 1
-    if not left:
-        a, b = mx.swapaxes(a, -1, -2), mx.swapaxes(b, -1, -2)
+    if not left:  # X A = B  <=>  A^T X^T = B^T
+        a = mx.swapaxes(a, -1, -2)
+        b = mx.swapaxes(b, -1, -2)
     bb = mx.expand_dims(b, -1) if vector else b
-    x = mx.linalg.solve(a, bb, stream=CPU)
+    batch = mx.broadcast_shapes(a.shape[:-2], bb.shape[:-2])  # MLX's solve does not broadcast batches
+    x = mx.linalg.solve(mx.broadcast_to(a, batch + a.shape[-2:]), mx.broadcast_to(bb, batch + bb.shape[-2:]),
+                        stream=CPU)
     if vector:
         x = x[..., 0]
     elif not left:

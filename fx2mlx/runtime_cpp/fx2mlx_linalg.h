@@ -164,19 +164,26 @@ inline mx::array lu_solve(const mx::array& lu_data, const mx::array& piv, const 
 
 // aten._linalg_solve_ex -> {X, LU, pivots, info}; B is a vector when it has one dim less than A.
 inline Tuple solve(mx::array a, mx::array b, bool left = true) {
-  const bool vector = b.ndim() == a.ndim() - 1;
+  // PyTorch's rule (linalg_solve_is_vector_rhs): B is a vector when it is 1-D, or has one dim less than A and
+  // A's shape without its last dim
+  mx::Shape a_rows(a.shape().begin(), a.shape().end() - 1);
+  const bool vector = b.ndim() == 1 || (b.ndim() == a.ndim() - 1 && b.shape() == a_rows);
   if (a.size() == 0 || b.size() == 0) {
     auto f = fx::lu_factor(a);
-    auto shape = mx::broadcast_shapes(fx::matrix_batch(a), fx::matrix_batch(b, b.ndim() == a.ndim() ? 2 : 1));
+    auto shape = mx::broadcast_shapes(fx::matrix_batch(a), fx::matrix_batch(b, vector ? 1 : 2));
     shape = fx::shape_plus(shape, vector ? mx::Shape{a.shape(-1)}
                                   : left ? mx::Shape{a.shape(-1), b.shape(-1)} : mx::Shape{b.shape(-2), a.shape(-1)});
     return {mx::zeros(shape, a.dtype()), f[0], f[1], f[2]};
   }
-  if (!left) {
+  if (!left) {  // X A = B  <=>  A^T X^T = B^T (PyTorch refuses a vector B here)
     a = mx::swapaxes(a, -1, -2);
     b = mx::swapaxes(b, -1, -2);
   }
-  auto x = mx::linalg::solve(a, vector ? mx::expand_dims(b, -1) : b, fx::linalg_stream());
+  auto bb = vector ? mx::expand_dims(b, -1) : b;
+  auto batch = mx::broadcast_shapes(fx::matrix_batch(a), fx::matrix_batch(bb));  // MLX's solve does not broadcast
+  auto x = mx::linalg::solve(mx::broadcast_to(a, fx::shape_plus(batch, {a.shape(-2), a.shape(-1)})),
+                             mx::broadcast_to(bb, fx::shape_plus(batch, {bb.shape(-2), bb.shape(-1)})),
+                             fx::linalg_stream());
   if (vector) x = fx::select(x, -1, 0);
   else if (!left) x = mx::swapaxes(x, -1, -2);
   auto f = fx::lu_factor(a);
