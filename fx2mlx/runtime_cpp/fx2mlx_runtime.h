@@ -109,10 +109,21 @@ inline mx::array trunc(const mx::array& x) {
   return mx::where(mx::less(x, fx::scalar(0, x)), mx::ceil(x), mx::floor(x));
 }
 
+// A Python int or an integer/bool array (elementwise.py's _is_integral).
+template <class T>
+bool is_integral(const T& v) {
+  if constexpr (Number<T>) return std::is_integral_v<T>;
+  else return !mx::issubdtype(v.dtype(), mx::inexact);
+}
+
 template <class A, class B>
 mx::array trunc_divide(const A& a, const B& b) {
+  if (fx::is_integral(a) && fx::is_integral(b)) {  // exact: floor division, corrected toward zero
+    auto q = fx::floor_divide(a, b);
+    auto inexact = fx::ne(fx::mul(q, b), a);
+    return mx::where(mx::logical_and(fx::lt(q, 0), inexact), fx::add(q, 1), q);
+  }
   auto q = fx::div(a, b);
-  if (!mx::issubdtype(q.dtype(), mx::floating)) return q;
   return mx::where(mx::less(q, fx::scalar(0, q)), mx::ceil(q), mx::floor(q));
 }
 
@@ -213,6 +224,18 @@ inline mx::array lcm(const mx::array& a_, const mx::array& b_) {
   auto safe = fx::where(nz, w, 1);
   auto q = mx::floor_divide(mx::subtract(a, fx::trunc_rem(a, safe)), safe);
   return mx::astype(fx::where(nz, mx::abs(mx::multiply(q, b)), 0), g.dtype());
+}
+
+// Integer ** integer as PyTorch computes it (integer.py's int_power): a negative exponent gives 0, except
+// for a base of 1 (1) and -1 (+-1 by the exponent's parity).
+template <class A, class B>
+mx::array int_power(const A& base_, const B& exponent_) {
+  mx::array base = [&] { if constexpr (Number<A>) return fx::scalar(base_, exponent_); else return base_; }();
+  mx::array exponent = [&] { if constexpr (Number<B>) return fx::scalar(exponent_, base); else return exponent_; }();
+  auto neg = fx::where(fx::eq(base, 1), 1,
+                       fx::where(fx::eq(base, -1), fx::sub(1, fx::mul(2, fx::remainder(exponent, 2))), 0));
+  auto out = mx::where(fx::lt(exponent, 0), neg, mx::power(base, fx::maximum(exponent, 0)));
+  return mx::astype(out, mx::power(base, exponent).dtype());
 }
 
 // ---- creation and Python integer arithmetic --------------------------------------------------------
