@@ -80,6 +80,8 @@ def _unary_cases() -> list:
         ("expm1", torch.expm1, x), ("floor", torch.floor, x), ("log", torch.log, pos), ("log10", torch.log10, pos),
         ("log1p", torch.log1p, pos), ("log2", torch.log2, pos), ("neg", torch.neg, x), ("reciprocal", torch.reciprocal, pos),
         ("round", torch.round, special[:5]), ("round_x", torch.round, x * 3), ("rsqrt", torch.rsqrt, pos),
+        ("round_decimals_half", lambda v: (torch.round(v, decimals=1), torch.round(v, decimals=-1)), (x * 11).half()),
+        ("hypot_half", lambda v: torch.hypot(v, v.flip(0)), (x * 9).half()),
         ("sigmoid", torch.sigmoid, x), ("sign", torch.sign, special), ("sin", torch.sin, x), ("sinh", torch.sinh, x),
         ("sqrt", torch.sqrt, pos), ("tan", torch.tan, unit), ("tanh", torch.tanh, x), ("trunc", torch.trunc, special),
         ("relu", torch.relu, x), ("isinf", torch.isinf, special), ("isnan", torch.isnan, special),
@@ -563,10 +565,38 @@ def ir_cases() -> list[IRCase]:
     ]
 
 
+def _linalg_cases() -> list:
+    """Linear algebra on well-conditioned inputs (SPD matrices A A^T + n I), float32 LAPACK tolerances.
+    Sign-ambiguous factors (Q, U, V, eigenvectors) are compared through invariants (|Q R|, singular values)."""
+    def spd(*batch, n=4):
+        a = T(*batch, n, n, low=-1, high=1)
+        return a @ a.mT + n * torch.eye(n)
+
+    tol = (1e-4, 1e-4)
+    a, b = spd(2), T(2, 4, 3)
+    c = []
+    for name, fn, args in [
+        ("solve", torch.linalg.solve, (a, b)), ("solve_vector", torch.linalg.solve, (a, T(2, 4))),
+        ("solve_1d_rhs", torch.linalg.solve, (a, T(4))), ("solve_broadcast_matrix", torch.linalg.solve, (a, T(4, 3))),
+        ("solve_left_false", lambda m, r: torch.linalg.solve(m, r, left=False), (a, T(2, 3, 4))),
+        ("inv", torch.linalg.inv_ex, (a,)), ("cholesky", torch.linalg.cholesky_ex, (a,)),
+        ("det_slogdet", lambda m: (torch.linalg.det(m), *torch.linalg.slogdet(m)), (a,)),
+        ("lu_factor", lambda m: torch.linalg.lu_factor_ex(m)[:2], (T(3, 4, 4),)),
+        ("solve_triangular", lambda m, r: torch.linalg.solve_triangular(torch.linalg.cholesky(m), r, upper=False), (a, b)),
+        ("eigvalsh", torch.linalg.eigvalsh, (a,)), ("svdvals", torch.linalg.svdvals, (T(2, 5, 3),)),
+        ("qr_abs", lambda m: tuple(t.abs() for t in torch.linalg.qr(m)), (T(5, 3),)),
+        ("pinv", torch.linalg.pinv, (T(5, 3),)), ("matrix_exp", torch.linalg.matrix_exp, (T(2, 3, 3, low=-1, high=1),)),
+        ("cross", torch.linalg.cross, (T(4, 3), T(4, 3))), ("addmv", torch.addmv, (T(3), T(3, 4), T(4))),
+        ("addbmm", torch.addbmm, (T(3, 5), T(2, 3, 4), T(2, 4, 5))),
+    ]:
+        c.append(Call(f"linalg.{name}", fn, args, tol=tol))
+    return c
+
+
 def all_cases() -> list[Call]:
     _SEED[0] = 0
     return _unary_cases() + _binary_cases() + _reduction_cases() + _shape_cases() + _creation_cases() + _nn_cases() \
-        + _index_cases()
+        + _index_cases() + _linalg_cases()
 
 
 # --------------------------------------------------------------------------------------------------
