@@ -152,3 +152,20 @@ def test_dtype_mlx_lacks_is_named(tmp_path):
     assert msg.startswith("dtype complex32 cannot be lowered: MLX's only complex dtype is complex64")
     assert "aten.complex.default" in msg and "test_errors.py" in msg and "torch.complex(x, y)" in msg
     assert_nothing_written(tmp_path / "out")
+
+
+class _BigRandint(torch.nn.Module):
+    def forward(self, x):
+        return x + torch.randint(0, 2**40, x.shape)
+
+
+def test_randint_beyond_int32_refused(tmp_path):
+    """MLX's randint draws int32 values: larger bounds are refused (naming the op and the line), not
+    silently turned into zeros."""
+    import fx2mlx
+
+    with pytest.raises(UnsupportedOpsError) as info:
+        fx2mlx.convert(_BigRandint(), (torch.zeros(4, dtype=torch.int64),), out_dir=tmp_path / "out")
+    msg = str(info.value)
+    assert "aten.randint.low" in msg and "int32" in msg and "test_errors.py:" in msg
+    assert_nothing_written(tmp_path / "out")
