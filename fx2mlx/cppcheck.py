@@ -19,31 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from .opcheck import (_REFS32, Call, Result, _Batch, _export, _first_line, _judge, _ops_of, _subprogram, eager,
-                      eager32)
+from .opcheck import (Call, Result, _Batch, _export, _first_line, _judge, _ops_of, _subprogram, forget_references,
+                      references)
 
 
 def check_calls_cpp(calls: list[Call], *, workdir: str | Path | None = None, jobs: int | None = None,
                     log=None) -> list[Result]:
     """Check the C++ forms of many calls with one export and (when it builds) one C++ build."""
-    import torch
-
     say = log or (lambda *_: None)
-    results: dict[int, Result] = {}
-    refs: dict[int, list] = {}
-    live = []
-    for i, c in enumerate(calls):
-        try:
-            refs[i] = eager(c)
-        except Exception as e:  # noqa: BLE001
-            results[i] = Result(c.name, "skip", "PyTorch raised " + _first_line(e))
-            continue
-        if not refs[i]:
-            results[i] = Result(c.name, "skip", "returns no tensors")
-            continue
-        if any(r.dtype in (torch.float16, torch.bfloat16) for r in refs[i]):
-            _REFS32[id(c)] = eager32(c)
-        live.append(i)
+    results, refs, live = references(calls)
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="fx2mlx-cppcheck-"))
     try:
         groups = _capture(calls, live, refs, results)
@@ -53,8 +37,7 @@ def check_calls_cpp(calls: list[Call], *, workdir: str | Path | None = None, job
             _build_and_run(calls, ready, outs, program, weights, tensors, refs, results, ops_of, root / f"g{g}",
                            jobs, say)
     finally:
-        for c in calls:
-            _REFS32.pop(id(c), None)
+        forget_references(calls)
         if not workdir:
             shutil.rmtree(root, ignore_errors=True)
     return [results[i] for i in range(len(calls))]

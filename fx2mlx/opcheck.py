@@ -329,8 +329,10 @@ def eager32(c: Call):
 _REFS32: dict[int, list | None] = {}
 
 
-def check_calls(calls: list[Call], *, chunk: int = 24) -> list[Result]:
-    """Check many calls with as few exports as possible (see the module docstring)."""
+def references(calls: list[Call]) -> tuple[dict[int, Result], dict[int, list], list[int]]:
+    """PyTorch's outputs of each call: (results of the calls that are skipped, refs by call index, the
+    indices of the calls to check). Half-precision calls also get their float32 reference (`_REFS32`,
+    removed by `forget_references`)."""
     results: dict[int, Result] = {}
     refs: dict[int, list] = {}
     live = []
@@ -346,10 +348,20 @@ def check_calls(calls: list[Call], *, chunk: int = 24) -> list[Result]:
         if any(r.dtype in (torch.float16, torch.bfloat16) for r in refs[i]):
             _REFS32[id(c)] = eager32(c)
         live.append(i)
-    for k in range(0, len(live), chunk):
-        _check_group(calls, live[k:k + chunk], refs, results)
+    return results, refs, live
+
+
+def forget_references(calls: list[Call]) -> None:
     for c in calls:
         _REFS32.pop(id(c), None)
+
+
+def check_calls(calls: list[Call], *, chunk: int = 24) -> list[Result]:
+    """Check many calls with as few exports as possible (see the module docstring)."""
+    results, refs, live = references(calls)
+    for k in range(0, len(live), chunk):
+        _check_group(calls, live[k:k + chunk], refs, results)
+    forget_references(calls)
     return [results[i] for i in range(len(calls))]
 
 
