@@ -582,6 +582,8 @@ def _linalg_cases() -> list:
         ("inv", torch.linalg.inv_ex, (a,)), ("cholesky", torch.linalg.cholesky_ex, (a,)),
         ("det_slogdet", lambda m: (torch.linalg.det(m), *torch.linalg.slogdet(m)), (a,)),
         ("lu_factor", lambda m: torch.linalg.lu_factor_ex(m)[:2], (T(3, 4, 4),)),
+        ("lu_unpack_parts", lambda m: (*torch.lu_unpack(*torch.linalg.lu_factor(m), unpack_pivots=False),
+                                       *torch.lu_unpack(*torch.linalg.lu_factor(m), unpack_data=False)), (T(2, 4, 3),)),
         ("solve_triangular", lambda m, r: torch.linalg.solve_triangular(torch.linalg.cholesky(m), r, upper=False), (a, b)),
         ("eigvalsh", torch.linalg.eigvalsh, (a,)), ("svdvals", torch.linalg.svdvals, (T(2, 5, 3),)),
         ("qr_abs", lambda m: tuple(t.abs() for t in torch.linalg.qr(m)), (T(5, 3),)),

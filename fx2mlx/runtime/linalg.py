@@ -104,15 +104,17 @@ def _perm_from_pivots(piv, n):
 
 
 def lu_unpack(lu, piv, unpack_data=True, unpack_pivots=True):
-    """aten.lu_unpack -> (P, L, U) with A = P L U."""
+    """aten.lu_unpack -> (P, L, U) with A = P L U; a part not asked for is empty, as in PyTorch."""
     m, n = lu.shape[-2], lu.shape[-1]
     k = min(m, n)
-    lower = mx.tril(lu, -1)[..., :, :k] + mx.eye(m, k, dtype=lu.dtype)
-    upper = mx.triu(lu)[..., :k, :]
+    empty = mx.zeros((0,), dtype=lu.dtype)
+    lower = mx.tril(lu, -1)[..., :, :k] + mx.eye(m, k, dtype=lu.dtype) if unpack_data else empty
+    upper = mx.triu(lu)[..., :k, :] if unpack_data else empty
+    if not unpack_pivots:
+        return empty, lower, upper
     perm = _perm_from_pivots(piv, m)  # row i of P^T A is row perm[i] of A
     pt = (mx.expand_dims(perm, -1) == mx.arange(m)).astype(lu.dtype)  # row i of P^T is e_perm[i]
-    p = mx.swapaxes(pt, -1, -2)
-    return p, lower, upper
+    return mx.swapaxes(pt, -1, -2), lower, upper
 
 
 def lu(a, pivot=True):

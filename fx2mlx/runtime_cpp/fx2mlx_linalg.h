@@ -131,10 +131,13 @@ inline mx::array perm_from_pivots(const mx::array& piv, int n) {
 }
 
 // aten.lu_unpack -> {P, L, U} with A = P L U.
-inline Tuple lu_unpack(const mx::array& lu, const mx::array& piv) {
+// A part not asked for is empty, as in PyTorch.
+inline Tuple lu_unpack(const mx::array& lu, const mx::array& piv, bool unpack_data = true, bool unpack_pivots = true) {
   const int m = lu.shape(-2), n = lu.shape(-1), k = std::min(m, n);
-  auto lower = mx::add(fx::slice(mx::tril(lu, -1), -1, 0, k, 1), mx::eye(m, k, 0, lu.dtype()));
-  auto upper = fx::slice(mx::triu(lu), -2, 0, k, 1);
+  auto empty = mx::zeros({0}, lu.dtype());
+  auto lower = unpack_data ? mx::add(fx::slice(mx::tril(lu, -1), -1, 0, k, 1), mx::eye(m, k, 0, lu.dtype())) : empty;
+  auto upper = unpack_data ? fx::slice(mx::triu(lu), -2, 0, k, 1) : empty;
+  if (!unpack_pivots) return {empty, lower, upper};
   auto perm = fx::perm_from_pivots(piv, m);  // row i of P^T A is row perm[i] of A
   auto pt = mx::astype(mx::equal(mx::expand_dims(perm, -1), mx::arange(m)), lu.dtype());  // row i of P^T is e_perm[i]
   return {mx::swapaxes(pt, -1, -2), lower, upper};
