@@ -262,6 +262,7 @@ def _reduction_cases() -> list:
         ("kthvalue", torch.kthvalue, (x, 2, 1), {}),
         # (private generators: these inputs leave T's seed sequence, and so the other cases, unchanged)
         ("histogramdd", lambda v: torch.histogramdd(v, [3, 4]), (torch.rand(20, 2, generator=_gen(9001)) * 6 - 3,), {}),
+        ("histc_histogram", lambda v: (torch.histc(v, 7), *torch.histogram(v, 5)), (torch.rand(40, generator=_gen(9002)) * 6 - 3,), {}),
         ("histogramdd_range_weight", lambda v, w: torch.histogramdd(
             v, [2, 3, 2], range=[-1.0, 1.0, -2.0, 2.0, 0.0, 3.0], weight=w, density=True),
          (torch.rand(4, 5, 3, generator=_gen(9002)) * 6 - 3, torch.rand(4, 5, generator=_gen(9003))), {}),
@@ -417,7 +418,7 @@ def _nn_cases() -> list:
         ("max_pool1d", F.max_pool1d, (T(2, 3, 9), 3, 2), {}),
         ("max_pool2d", F.max_pool2d, (x4, 3, 2, 1), {}),
         ("max_pool2d_ceil", F.max_pool2d, (x4, 2), {"ceil_mode": True, "stride": 2, "dilation": 1}),
-        ("max_pool2d_indices", lambda v: F.max_pool2d(v, 2, return_indices=True)[0], (x4,), {}),
+        ("max_pool2d_indices", lambda v: F.max_pool2d(v, 2, return_indices=True), (x4,), {}),
         ("max_pool3d", F.max_pool3d, (T(1, 2, 4, 4, 4), 2), {}),
         ("avg_pool1d", F.avg_pool1d, (T(2, 3, 9), 3, 2, 1), {}),
         ("avg_pool2d", F.avg_pool2d, (x4, 3, 2, 1), {"count_include_pad": False}),

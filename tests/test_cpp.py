@@ -297,3 +297,30 @@ def test_tiny_llama_greedy_tokens_equal_python(tmp_path):
     logits = np.array(mx.load(str(tmp_path / "o.safetensors"))["output_0"])
     ids = mx.load(str(out / "inputs.safetensors"))["input_0"]
     assert max_abs_diff(np.array(lm.model(ids)["logits"]), logits) <= PY_ATOL
+
+
+_RANDOM_FACTORY = '''
+import torch
+
+
+class Noisy(torch.nn.Module):
+    def forward(self, x):
+        return x + torch.rand_like(x) if {noisy} else x * 2
+
+
+def make():
+    return Noisy(), (torch.ones(3),)
+'''
+
+
+@pytest.mark.parametrize("noisy", [True, False])
+def test_random_graph_runs_uncompiled(tmp_path, noisy):
+    """mx::compile would freeze the random keys of a graph that draws random numbers (every run the same
+    numbers): its program runs uncompiled by default; any other graph compiled."""
+    from fx2mlx.cli import main
+
+    src = tmp_path / "noisy.py"
+    src.write_text(_RANDOM_FACTORY.format(noisy=noisy))
+    assert main(["compile", f"{src}:make", "-o", str(tmp_path / "out"), "--target", "python,cpp"]) == 0
+    main_cpp = (tmp_path / "out" / "cpp" / "main.cpp").read_text()
+    assert f"bool use_compile = {'false' if noisy else 'true'}" in main_cpp

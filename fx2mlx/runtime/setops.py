@@ -108,18 +108,26 @@ def _linspace(a, b, n):
     return mx.where(i < n // 2, a + step * i, b - step * (n - 1 - i))
 
 
+def _linear_bin(x, edges, bins, local_search=True):
+    """PyTorch's bin of x among `bins` edges-delimited bins: the linear position, then (local_search)
+    std::upper_bound over edges[max(pos - 1, 0) : min(pos + 2, bins + 1)]."""
+    lo, hi = edges[0], edges[-1]
+    pos = ((x - lo) * bins / (hi - lo)).astype(mx.int32)
+    if not local_search:
+        return pos
+    start = mx.maximum(pos - 1, 0)
+    stop = mx.minimum(pos + 2, bins + 1)
+    cand = mx.expand_dims(start, -1) + mx.arange(3)
+    ok = (cand < mx.expand_dims(stop, -1)) & (mx.take(edges, mx.clip(cand, 0, bins)) <= mx.expand_dims(x, -1))
+    return start + mx.sum(ok, axis=-1) - 1
+
+
 def _bin_counts(x, edges, bins, weight=None, local_search=True):
     """Counts (or weight sums) of x in [edges[i], edges[i+1]) (the last bin closed): PyTorch's
     linear position, corrected against the edges (histogram) or not (histc)."""
     x = x.reshape(-1)
     lo, hi = edges[0], edges[-1]
-    pos = ((x - lo) * bins / (hi - lo)).astype(mx.int32)
-    if local_search:  # std::upper_bound over edges[max(pos - 1, 0) : min(pos + 2, bins + 1)]
-        start = mx.maximum(pos - 1, 0)
-        stop = mx.minimum(pos + 2, bins + 1)
-        cand = mx.expand_dims(start, -1) + mx.arange(3)
-        ok = (cand < mx.expand_dims(stop, -1)) & (mx.take(edges, mx.clip(cand, 0, bins)) <= mx.expand_dims(x, -1))
-        pos = start + mx.sum(ok, axis=-1) - 1
+    pos = _linear_bin(x, edges, bins, local_search)
     pos = mx.where(pos == bins, bins - 1, pos)
     inside = (x >= lo) & (x <= hi)
     pos = mx.clip(pos, 0, bins - 1)
@@ -220,13 +228,8 @@ def histogramdd(x, bins, range_=None, weight=None, density=False):
         v, nb = pts[:, i], sizes[i]
         lo, hi = e[0], e[-1]
         inside = inside & (v >= lo) & (v <= hi)
-        if by_count:  # linear position, then std::upper_bound over edges[max(pos - 1, 0) : min(pos + 2, nb + 1)]
-            pos = ((v - lo) * nb / (hi - lo)).astype(mx.int32)
-            start = mx.maximum(pos - 1, 0)
-            stop = mx.minimum(pos + 2, nb + 1)
-            cand = mx.expand_dims(start, -1) + mx.arange(3)
-            ok = (cand < mx.expand_dims(stop, -1)) & (mx.take(e, mx.clip(cand, 0, nb)) <= mx.expand_dims(v, -1))
-            pos = start + mx.sum(ok, axis=-1) - 1
+        if by_count:
+            pos = _linear_bin(v, e, nb)
         else:
             pos = _upper_bound(e, v) - 1
         pos = mx.clip(mx.where(pos == nb, nb - 1, pos), 0, max(nb - 1, 0))

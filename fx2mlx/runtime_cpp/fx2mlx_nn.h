@@ -106,19 +106,11 @@ inline Tuple max_pool_with_indices(mx::array x, int nd, const Ints& kernel_size,
   for (int i = 0; i < nd; i++)
     widths.push_back({p[i], std::max(0, (out[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 - spatial[i] - p[i])});
   auto low = mx::issubdtype(x.dtype(), mx::inexact) ? fx::scalar(-INFINITY, x) : fx::scalar(mx::iinfo(x.dtype()).min, x);
-  auto xp = mx::contiguous(mx::pad(x, widths, low));
-  std::vector<int64_t> strides(rank(xp), 1);
-  for (int i = rank(xp) - 2; i >= 0; i--) strides[i] = strides[i + 1] * xp.shape(i + 1);
-  mx::Shape shape{xp.shape(0), xp.shape(1)};
-  shape.insert(shape.end(), out.begin(), out.end());
-  shape.insert(shape.end(), k.begin(), k.end());
-  mx::Strides st{strides[0], strides[1]};
-  for (int i = 0; i < nd; i++) st.push_back(strides[2 + i] * s[i]);
-  for (int i = 0; i < nd; i++) st.push_back(strides[2 + i] * d[i]);
+  auto xp = mx::pad(x, widths, low);
   mx::Shape wshape{xp.shape(0), xp.shape(1)};
   wshape.insert(wshape.end(), out.begin(), out.end());
   wshape.push_back(std::accumulate(k.begin(), k.end(), 1, std::multiplies<int>()));
-  auto w = mx::reshape(mx::as_strided(xp, shape, st, 0), wshape);
+  auto w = mx::reshape(fx::windows(xp, k, s, d, out), wshape);  // (N, C, *out, prod(kernel))
   auto values = mx::max(w, -1);
   auto arg = mx::astype(mx::argmax(w, -1), mx::int64);
   auto flat = mx::zeros(arg.shape(), mx::int64);

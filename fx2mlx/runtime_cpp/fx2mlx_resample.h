@@ -63,21 +63,6 @@ inline mx::array fft_c2c(const mx::array& x, const std::vector<int64_t>& dim, in
 }
 
 // ---- bicubic and anti-aliased upsampling (fx2mlx/runtime/resample.py) ------------------------------
-inline mx::array area_scale(int n_in, int n_out, bool align_corners, std::optional<double> scale) {
-  if (align_corners) {
-    if (n_out > 1) return mx::divide(mx::array(n_in - 1, mx::float32), mx::array(n_out - 1, mx::float32));
-    return mx::array(0.0, mx::float32);
-  }
-  return fx::resample_scale(n_in, n_out, scale);
-}
-
-inline mx::array source_index(const mx::array& scale, int n_out, bool align_corners, bool cubic = false) {
-  auto dst = mx::arange(static_cast<double>(n_out), mx::float32);
-  if (align_corners) return mx::multiply(scale, dst);
-  auto src = fx::sub(mx::multiply(scale, fx::add(dst, 0.5)), 0.5);
-  return cubic ? src : fx::maximum(src, 0.0);
-}
-
 // Keys' cubic convolution weights of the taps at -1, 0, 1, 2 around the fractional position t.
 inline Tuple cubic_weights(const mx::array& t, double a = -0.75) {
   auto near = [a](const mx::array& v) {  // |v| <= 1

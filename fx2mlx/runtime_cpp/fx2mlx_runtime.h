@@ -944,6 +944,21 @@ inline std::vector<std::optional<double>> resample_scales(const std::vector<doub
   return out;
 }
 
+inline mx::array area_scale(int n_in, int n_out, bool align_corners, std::optional<double> scale) {
+  if (align_corners) {
+    if (n_out > 1) return mx::divide(mx::array(n_in - 1, mx::float32), mx::array(n_out - 1, mx::float32));
+    return mx::array(0.0, mx::float32);
+  }
+  return fx::resample_scale(n_in, n_out, scale);
+}
+
+inline mx::array source_index(const mx::array& scale, int n_out, bool align_corners, bool cubic = false) {
+  auto dst = mx::arange(static_cast<double>(n_out), mx::float32);
+  if (align_corners) return mx::multiply(scale, dst);
+  auto src = fx::sub(mx::multiply(scale, fx::add(dst, 0.5)), 0.5);
+  return cubic ? src : fx::maximum(src, 0.0);
+}
+
 // upsample_nearest{1,2,3}d and _upsample_nearest_exact{1,2,3}d; out_size: the spatial output size.
 inline mx::array upsample_nearest(mx::array x, const std::vector<int>& out_size, const std::vector<double>& scales,
                                   bool exact = false) {
@@ -969,11 +984,8 @@ inline mx::array upsample_linear(mx::array x, const std::vector<int>& out_size, 
   if (dtype == mx::float16 || dtype == mx::bfloat16) x = mx::astype(x, mx::float32);
   for (int i = 0; i < nd; i++) {
     const int ax = rank(x) - nd + i, n_in = x.shape(ax), n_out = out_size[i];
-    mx::array s = align_corners ? (n_out > 1 ? mx::divide(mx::array(n_in - 1, mx::float32), mx::array(n_out - 1, mx::float32))
-                                             : mx::array(0.0, mx::float32))
-                                : fx::resample_scale(n_in, n_out, sc[i]);
-    auto dst = mx::arange(static_cast<double>(n_out), mx::float32);
-    auto src = align_corners ? mx::multiply(s, dst) : mx::maximum(fx::sub(mx::multiply(s, fx::add(dst, 0.5)), 0.5), fx::scalar(0.0, dst));
+    auto s = fx::area_scale(n_in, n_out, align_corners, sc[i]);
+    auto src = fx::source_index(s, n_out, align_corners);
     auto i0 = mx::astype(src, mx::int32);  // src >= 0: truncation is floor
     auto i1 = mx::minimum(fx::add(i0, 1), mx::array(n_in - 1, mx::int32));
     auto lam = mx::subtract(src, mx::astype(i0, mx::float32));

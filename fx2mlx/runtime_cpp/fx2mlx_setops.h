@@ -137,21 +137,27 @@ inline mx::array hist_linspace(const mx::array& a, const mx::array& b, int64_t n
                    mx::subtract(b, mx::multiply(step, fx::sub(n - 1, i))));
 }
 
+// PyTorch's bin of x among `bins` edges-delimited bins: the linear position, then (local_search)
+// std::upper_bound over edges[max(pos - 1, 0) : min(pos + 2, bins + 1)].
+inline mx::array linear_bin(const mx::array& x, const mx::array& edges, int64_t bins, bool local_search = true) {
+  auto lo = fx::select(edges, 0, 0), hi = fx::select(edges, 0, -1);
+  auto pos = mx::astype(mx::divide(fx::mul(mx::subtract(x, lo), bins), mx::subtract(hi, lo)), mx::int32);
+  if (!local_search) return pos;
+  auto start = fx::maximum(fx::sub(pos, 1), 0);
+  auto stop = fx::minimum(fx::add(pos, 2), bins + 1);
+  auto cand = mx::add(mx::expand_dims(start, -1), mx::arange(3));
+  auto ok = mx::logical_and(mx::less(cand, mx::expand_dims(stop, -1)),
+                            mx::less_equal(mx::take(edges, fx::clip(cand, 0, bins)), mx::expand_dims(x, -1)));
+  return fx::sub(mx::add(start, mx::sum(ok, -1)), 1);
+}
+
 // Counts (or weight sums) of x in [edges[i], edges[i+1]) (the last bin closed): PyTorch's linear position,
 // corrected against the edges (histogram) or not (histc).
 inline mx::array hist_bin_counts(const mx::array& x0, const mx::array& edges, int64_t bins,
                                  const OptArray& weight = std::nullopt, bool local_search = true) {
   auto x = mx::reshape(x0, {-1});
   auto lo = fx::select(edges, 0, 0), hi = fx::select(edges, 0, -1);
-  auto pos = mx::astype(mx::divide(fx::mul(mx::subtract(x, lo), bins), mx::subtract(hi, lo)), mx::int32);
-  if (local_search) {  // std::upper_bound over edges[max(pos - 1, 0) : min(pos + 2, bins + 1)]
-    auto start = fx::maximum(fx::sub(pos, 1), 0);
-    auto stop = fx::minimum(fx::add(pos, 2), bins + 1);
-    auto cand = mx::add(mx::expand_dims(start, -1), mx::arange(3));
-    auto ok = mx::logical_and(mx::less(cand, mx::expand_dims(stop, -1)),
-                              mx::less_equal(mx::take(edges, fx::clip(cand, 0, bins)), mx::expand_dims(x, -1)));
-    pos = fx::sub(mx::add(start, mx::sum(ok, -1)), 1);
-  }
+  auto pos = fx::linear_bin(x, edges, bins, local_search);
   pos = fx::where(fx::eq(pos, bins), bins - 1, pos);
   auto inside = mx::logical_and(mx::greater_equal(x, lo), mx::less_equal(x, hi));
   pos = fx::clip(pos, 0, bins - 1);
@@ -276,18 +282,7 @@ inline mx::array histogramdd_from_edges(const mx::array& x, Tuple edges, bool by
     const int nb = sizes[i];
     auto lo = fx::select(e, 0, 0), hi = fx::select(e, 0, -1);
     inside = mx::logical_and(mx::logical_and(inside, mx::greater_equal(v, lo)), mx::less_equal(v, hi));
-    mx::array pos = v;
-    if (by_count) {  // linear position, then std::upper_bound over edges[max(pos - 1, 0) : min(pos + 2, nb + 1)]
-      pos = mx::astype(mx::divide(fx::mul(mx::subtract(v, lo), nb), mx::subtract(hi, lo)), mx::int32);
-      auto start = fx::maximum(fx::sub(pos, 1), 0);
-      auto stop = fx::minimum(fx::add(pos, 2), nb + 1);
-      auto cand = mx::add(mx::expand_dims(start, -1), mx::arange(3));
-      auto ok = mx::logical_and(mx::less(cand, mx::expand_dims(stop, -1)),
-                                mx::less_equal(mx::take(e, fx::clip(cand, 0, nb)), mx::expand_dims(v, -1)));
-      pos = fx::sub(mx::add(start, mx::sum(ok, -1)), 1);
-    } else {
-      pos = fx::sub(fx::upper_bound_positions(e, v), 1);
-    }
+    auto pos = by_count ? fx::linear_bin(v, e, nb) : fx::sub(fx::upper_bound_positions(e, v), 1);
     pos = fx::clip(fx::where(fx::eq(pos, nb), nb - 1, pos), 0, std::max(nb - 1, 0));
     flat = mx::add(fx::mul(flat, nb), pos);
   }
