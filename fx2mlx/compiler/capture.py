@@ -286,6 +286,9 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
     mutations: list = []
     # frames of things that are not submodules (e.g. transformers' export hooks) are not module calls
     module_paths = {p for p, _ in module.named_modules(remove_duplicate=False)} if module is not None else None
+    example_sizes = {n.name: n.meta["val"].shape for n in ep.graph.nodes if n.op == "placeholder"
+                     and isinstance(n.meta.get("val"), torch.Tensor) and spec_by_name[n.name].kind == InputKind.USER_INPUT}
+    example_sizes = {k: [d.node.hint if isinstance(d, torch.SymInt) else d for d in v] for k, v in example_sizes.items()}
     state = dict(ep.state_dict)
     state.update(ep.constants)
     for n in ep.graph.nodes:
@@ -343,10 +346,7 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
             raise CaptureError(
                 f"the graph uses a sub-graph ({n.target}) — a higher-order op such as torch.cond or a loop; "
                 "fx2mlx does not lower control-flow operators yet" + _src_suffix(n))
-    meta = [("source", description), ("torch", torch.__version__),
-            ("example_shapes", json.dumps({n.name: [int(d) for d in n.meta["val"].shape] for n in ep.graph.nodes
-                                           if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor)
-                                           and spec_by_name[n.name].kind == InputKind.USER_INPUT}))]
+    meta = (("source", description), ("torch", torch.__version__))
     aliases = {}
     if module is not None:  # tied weights: keep one stored name (one torch.export uses), alias the rest
         used = {r.name for n in nodes for r in n.refs()} | {r.name for o in outputs for r in ir.iter_refs(o)}
@@ -354,13 +354,12 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
         aliases = _aliases(module, used_targets)
         inputs = [i for i in inputs if i.kind == "user" or i.target not in aliases]
         weights = {k: v for k, v in weights.items() if k not in aliases}
-    if aliases:
-        meta.append(("aliases", json.dumps(aliases)))
-    if mutations:
-        meta.append(("mutations", json.dumps([[t, r.name if isinstance(r, ir.Ref) else r] for t, r in mutations])))
     modules = tuple(ir.ModuleInfo(p, _qualname(type(m))) for p, m in module.named_modules()) if module else ()
     program = ir.Program(tuple(inputs), tuple(nodes), outputs, spec_to_json(ep.call_spec.in_spec, consts, sig),
-                         spec_to_json(ep.call_spec.out_spec), modules, tuple(meta))
+                         spec_to_json(ep.call_spec.out_spec), modules, meta,
+                         tied=tuple(sorted(aliases.items())), mutations=tuple(mutations),
+                         example_shapes=tuple((i.name, tuple(int(d) for d in example_sizes[i.name]))
+                                              for i in inputs if i.name in example_sizes))
     return program, weights
 
 

@@ -226,8 +226,7 @@ class PyEmitter:
         return tuple(args), tuple(lines), ret
 
     def _mutations(self):
-        meta = dict(self.program.meta)
-        return [tuple(x) for x in json.loads(meta.get("mutations", "[]"))]
+        return [(t, v.name) for t, v in self.program.mutations if isinstance(v, ir.Ref)]
 
     def _structure(self, spec, flat, namer) -> str:
         kind = spec["kind"]

@@ -483,7 +483,6 @@ def add_kv_cache(program: ir.Program) -> ir.Program:
         nodes.insert(idx, ir.Node(off_name, "fx2mlx.cache_offset.default", (("cache", ir.Ref(CACHE_INPUT)),),
                                   ir.ScalarType("int"), nodes[idx].stack, nodes[idx].source))
     program = replace(program, inputs=program.inputs + (cache,), nodes=tuple(nodes))
-    program = replace(program, meta=program.meta + (("kv_cache_sites", str(len(sites))),))
     return eliminate_dead_code(program)
 
 

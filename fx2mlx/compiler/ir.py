@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Union
 
-IR_VERSION = 1
+IR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,27 @@ class ModuleInfo:
 
 
 @dataclass(frozen=True)
+class Dim:
+    """A dynamic dimension: one symbol of torch.export, the user-input axes that carry it, its range."""
+
+    symbol: str  # as it appears in TensorType shapes, e.g. "s53"
+    label: str  # readable name, e.g. "batch", "seq", "x_dim2"
+    axes: tuple[tuple[str, int], ...]  # (user input name, axis) that have this size
+    min: int = 0
+    max: int | None = None  # None: unbounded
+
+
+@dataclass(frozen=True)
+class StaticDim:
+    """A user-input axis kept at its example size, and why."""
+
+    input: str
+    axis: int
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Program:
     inputs: tuple[Input, ...]
     nodes: tuple[Node, ...]
@@ -143,7 +164,12 @@ class Program:
     in_spec: Any  # JSON pytree spec of the user inputs (see capture.spec_to_json)
     out_spec: Any  # JSON pytree spec of the outputs
     modules: tuple[ModuleInfo, ...] = ()  # every submodule of the source model, in named_modules order
-    meta: tuple[tuple[str, str], ...] = ()  # source, versions
+    meta: tuple[tuple[str, str], ...] = ()  # source, versions (informational only)
+    tied: tuple[tuple[str, str], ...] = ()  # tied weights: alias state_dict name -> the captured name
+    mutations: tuple[tuple[str, Arg], ...] = ()  # buffer state_dict name -> its new value (buffer updates)
+    example_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()  # user input -> the example's shape
+    dims: tuple[Dim, ...] = ()  # dynamic dimensions of the user inputs
+    static_dims: tuple[StaticDim, ...] = ()  # user-input axes kept static although asked dynamic
 
     # -- helpers -------------------------------------------------------------------------------
     @property
@@ -157,7 +183,14 @@ class Program:
     @property
     def aliases(self) -> dict[str, str]:
         """Tied weights: alias state_dict name -> the captured (stored) name."""
-        return json.loads(dict(self.meta).get("aliases", "{}"))
+        return dict(self.tied)
+
+    def example_shape(self, name: str) -> tuple[int, ...] | None:
+        return dict(self.example_shapes).get(name)
+
+    def dim_labels(self) -> dict[str, str]:
+        """symbol -> readable label, for every dynamic dimension."""
+        return {d.symbol: d.label for d in self.dims}
 
     def weight_names(self) -> dict[str, list[str]]:
         """Weight input name -> every state_dict name it has (stored name first, then aliases)."""
@@ -186,11 +219,15 @@ class Program:
 
     # -- JSON ----------------------------------------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps(_enc(self), indent=1)
+        return json.dumps({"ir_version": IR_VERSION, **_enc(self)}, indent=1)
 
     @staticmethod
     def from_json(text: str) -> "Program":
-        return _dec(json.loads(text))
+        data = json.loads(text)
+        version = data.pop("ir_version", 1) if isinstance(data, dict) else None
+        if version != IR_VERSION:
+            raise ValueError(f"IR version {version} is not this fx2mlx's ({IR_VERSION}): re-run `fx2mlx compile`")
+        return _dec(data)
 
 
 def iter_refs(value: Arg) -> Iterator[Ref]:
@@ -211,7 +248,7 @@ def map_refs(value: Arg, fn) -> Arg:
 
 # -- JSON encoding: dataclasses become {"_": ClassName, ...fields}; tuples become lists ----------
 _CLASSES = {c.__name__: c for c in (Ref, DType, TensorType, ScalarType, TupleType, ModuleFrame,
-                                    SourceLoc, Node, Input, ModuleInfo, Program)}
+                                    SourceLoc, Node, Input, ModuleInfo, Dim, StaticDim, Program)}
 
 
 def _enc(v: Any) -> Any:
@@ -227,6 +264,8 @@ def _enc(v: Any) -> Any:
         return {"_dict": [[k, _enc(x)] for k, x in v.items()]}
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
         return {"_float": repr(v)}
+    if isinstance(v, complex):
+        return {"_complex": [_enc(v.real), _enc(v.imag)]}
     return v
 
 
@@ -234,6 +273,9 @@ def _dec(v: Any) -> Any:
     if isinstance(v, dict):
         if "_float" in v:
             return float(v["_float"])
+        if "_complex" in v:
+            re_, im = (_dec(x) for x in v["_complex"])
+            return complex(re_, im)
         if "_dict" in v:
             return {k: _dec(x) for k, x in v["_dict"]}
         cls = _CLASSES[v["_"]]
@@ -241,8 +283,12 @@ def _dec(v: Any) -> Any:
                   if k != "_" and not (cls is Program and k in ("in_spec", "out_spec"))}
         if cls is Node:
             kwargs["args"] = tuple((k, x) for k, x in kwargs["args"])
-        if cls in (Program,) and "meta" in kwargs:
-            kwargs["meta"] = tuple(tuple(m) for m in kwargs["meta"])
+        if cls is Dim:
+            kwargs["axes"] = tuple(tuple(a) for a in kwargs["axes"])
+        if cls is Program:
+            for k in ("meta", "tied", "mutations", "example_shapes"):
+                if k in kwargs:
+                    kwargs[k] = tuple(tuple(m) for m in kwargs[k])
         if cls is Program:
             kwargs["in_spec"] = v["in_spec"]  # specs stay plain JSON
             kwargs["out_spec"] = v["out_spec"]

@@ -317,7 +317,7 @@ def typecheck(lowered: Lowered, dtype: str | None = None, example: dict | None =
     dtype_map = {"float32": dtype} if dtype and dtype != "float32" else {}
     ns = runtime_namespace(lowered.runtime_modules)
     env: dict[str, Any] = {}
-    shapes = json.loads(dict(lowered.program.meta).get("example_shapes", "{}"))  # symbolic dims: example sizes
+    shapes = dict(lowered.program.example_shapes)  # symbolic dims: example sizes
     for i in lowered.program.inputs:
         t = i.type
         if i.name in lowered.weight_layouts and isinstance(t, ir.TensorType):

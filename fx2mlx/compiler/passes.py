@@ -97,10 +97,7 @@ def eliminate_dead_code(program: ir.Program) -> ir.Program:
 
 
 def _mutation_refs(program: ir.Program):
-    import json
-
-    meta = dict(program.meta)
-    return [tuple(x) for x in json.loads(meta.get("mutations", "[]"))]
+    return [(t, v.name) for t, v in program.mutations if isinstance(v, ir.Ref)]
 
 
 # --------------------------------------------------------------------------------------------------

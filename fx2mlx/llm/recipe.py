@@ -224,7 +224,7 @@ def _rope_inputs(program: ir.Program) -> set[str]:
 
 def generation_info(config, program: ir.Program, quantize, group_size) -> dict:
     eos = getattr(config, "eos_token_id", None)
-    gen = {"kind": "decoder", "cache_sites": int(dict(program.meta).get("kv_cache_sites", "0")),
+    gen = {"kind": "decoder", "cache_sites": sum(n.target == "fx2mlx.cache_entry.default" for n in program.nodes),
            "eos_token_id": eos if isinstance(eos, list) else ([eos] if eos is not None else []),
            "bos_token_id": getattr(config, "bos_token_id", None),
            "vocab_size": getattr(config, "vocab_size", None)}
