@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     import mlx.core as mx
     import torch
 
-    from fx2mlx.llm.recipe import compile_llm
+    from fx2mlx.recipes.causal_lm import compile_llm
 
     torch.set_num_threads(torch.get_num_threads())
     work = args.work or Path(tempfile.mkdtemp(prefix="fx2mlx-bench-"))

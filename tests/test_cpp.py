@@ -121,7 +121,7 @@ class Built:
         import mlx.core as mx
 
         from fx2mlx.compiler.capture import capture
-        from fx2mlx.compiler.pipeline import compile_captured
+        from fx2mlx.recipes import compile_captured
         from fx2mlx.cpp.build import build
         from fx2mlx.cpp.emit import regen
 

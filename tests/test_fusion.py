@@ -95,7 +95,7 @@ def test_rope_in_matmul_form_is_fused(tmp_path, monkeypatch):
     import transformers.models.llama.modeling_llama as L
 
     from fx2mlx.llm import load_llm
-    from fx2mlx.llm.recipe import compile_llm
+    from fx2mlx.recipes.causal_lm import compile_llm
     from fx2mlx.llm.testing import config, save_model
 
     def forward(self, x, position_ids):

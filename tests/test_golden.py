@@ -147,7 +147,7 @@ def cnn_compiled(tmp_path_factory):
     from zoo import cnn
 
     from fx2mlx.compiler.capture import capture
-    from fx2mlx.compiler.pipeline import compile_captured
+    from fx2mlx.recipes import compile_captured
 
     module, args = cnn()
     captured = capture(module, args, {})

@@ -7,7 +7,7 @@ import transformers as T
 
 from fx2mlx.api import load
 from fx2mlx.compiler.capture import capture, load_source
-from fx2mlx.compiler.pipeline import compile_captured
+from fx2mlx.recipes import compile_captured
 from helpers import flatten, max_abs_diff
 
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from fx2mlx.llm import load_llm
-from fx2mlx.llm.recipe import compile_llm
+from fx2mlx.recipes.causal_lm import compile_llm
 from fx2mlx.llm.testing import config, save_model, save_tokenizer
 
 PROMPT = [5, 17, 99, 3, 42, 7]

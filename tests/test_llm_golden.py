@@ -1,4 +1,4 @@
-"""`fx2mlx check OUT` on decoder LLMs compiled by the KV-cache recipe (fx2mlx.llm.recipe): the torch side
+"""`fx2mlx check OUT` on decoder LLMs compiled by the KV-cache recipe (fx2mlx.recipes.causal_lm): the torch side
 re-captures the way the recipe does, pseudo-op values (KV attention, cache entries/offsets, RoPE tables)
 are not required of PyTorch, the MLX side runs the plain forward (cache=None); a corrupted weight is
 named as the first divergence."""
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fx2mlx.golden import GoldenMismatch, check_output
-from fx2mlx.llm.recipe import compile_llm
+from fx2mlx.recipes.causal_lm import compile_llm
 from fx2mlx.llm.testing import config, save_model
 
 

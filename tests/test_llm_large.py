@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_meta_compile_of_an_8b_llama_shape(tmp_path):
     import transformers
 
-    from fx2mlx.llm.recipe import compile_llm
+    from fx2mlx.recipes.causal_lm import compile_llm
     from fx2mlx.llm.testing import LLAMA_3_8B
 
     cfg = transformers.LlamaConfig(**LLAMA_3_8B)

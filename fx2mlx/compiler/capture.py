@@ -51,7 +51,15 @@ class Source:
     description: str  # how to get it again (recorded in the manifest)
 
 
-def load_source(spec: str, inputs: str | None = None) -> Source:
+@dataclass
+class ProgramSource:
+    """Several named graphs declared by the user (a factory returning a dict or an fx2mlx.Program)."""
+
+    graphs: dict[str, Source]
+    description: str
+
+
+def load_source(spec: str, inputs: str | None = None) -> Source | ProgramSource:
     """Resolve a SOURCE spec: `path/file.py:func`, `pkg.mod:func`, or a Hugging Face model directory."""
     path = Path(spec)
     if path.is_dir():
@@ -67,8 +75,14 @@ def load_source(spec: str, inputs: str | None = None) -> Source:
         except Exception as e:  # the user's factory failed: show their traceback line
             loc = _user_frame(e)
             raise SourceError(f"factory {spec!r} raised {type(e).__name__}: {e}" + (f" (at {loc})" if loc else "")) from e
-        module, args, kwargs = _unpack_factory_result(result, spec)
         desc = f"factory:{Path(target).resolve()}:{func_name}" if target.endswith(".py") else f"factory:{spec}"
+        graphs = result.graphs if hasattr(result, "graphs") and not isinstance(result, torch.nn.Module) else result
+        if isinstance(graphs, dict):  # a program: {name: (module, args[, kwargs])}
+            if inputs:
+                raise SourceError("--inputs applies to single-graph sources; a program's graphs take their own")
+            return ProgramSource({name: Source(*_unpack_factory_result(r, f"{spec}[{name!r}]"), f"{desc}#{name}")
+                                  for name, r in graphs.items()}, desc)
+        module, args, kwargs = _unpack_factory_result(result, spec)
     else:
         raise SourceError(
             f"cannot use SOURCE {spec!r}: expected a Hugging Face model directory (with config.json), "
@@ -110,7 +124,8 @@ def _unpack_factory_result(result: Any, spec: str):
     if isinstance(result, torch.nn.Module):
         raise SourceError(f"factory {spec!r} returned only a module; return (module, args) or (module, args, kwargs)")
     if not isinstance(result, (tuple, list)) or len(result) not in (2, 3) or not isinstance(result[0], torch.nn.Module):
-        raise SourceError(f"factory {spec!r} must return (module, args) or (module, args, kwargs), got {type(result).__name__}")
+        raise SourceError(f"factory {spec!r} must return (module, args), (module, args, kwargs), or a program "
+                          f"({{name: (module, args[, kwargs])}} or fx2mlx.Program), got {type(result).__name__}")
     module, args = result[0], result[1]
     kwargs = result[2] if len(result) == 3 else {}
     if isinstance(args, torch.Tensor):
@@ -219,8 +234,16 @@ def export(module: torch.nn.Module, args: tuple, kwargs: dict, dynamic_shapes=No
 
 
 def explain_export_failure(module: torch.nn.Module, e: Exception) -> str:
-    loc = _user_frame(e) or _frame_in_message(str(e))
-    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+    text = str(e)
+    if type(e).__name__ in ("UserError", "ConstraintViolationError") or "conflicts between user-specified" in text:
+        # a dynamic-shape conflict: torch's report is the useful part (every conflict and its suggested fix)
+        body = text.split("\nThe error above occurred when calling torch.export.export")[0].strip()
+        return (f"torch.export could not keep the requested dimensions of {type(module).__name__} dynamic:\n"
+                + "\n".join("  " + ln for ln in body.splitlines())
+                + "\n  Drop those axes from --dynamic (fx2mlx keeps every other axis dynamic where the model "
+                  "allows it), or pass --static.")
+    loc = _user_frame(e) or _frame_in_message(text)
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(e).__name__)
     msg = (f"torch.export could not capture {type(module).__name__}: {type(e).__name__}: {first}")
     if loc:
         msg += f"\n  at {loc}"
@@ -257,13 +280,38 @@ def _is_library_file(path: str) -> bool:
 # ExportedProgram -> IR
 # --------------------------------------------------------------------------------------------------
 def capture(module: torch.nn.Module, args: tuple, kwargs: dict | None = None, *, dynamic_shapes=None,
-            description: str = "python") -> Captured:
+            description: str = "python", shapes: str | None = None, labels: dict | None = None) -> Captured:
+    """torch.export -> IR. shapes=None: static except the axes in `dynamic_shapes` (torch.export's
+    argument); "auto": every axis dynamic where the model allows it (fx2mlx.compiler.shapes), the axes in
+    `dynamic_shapes` required dynamic; "static": every axis at its example size."""
+    from dataclasses import replace
+
+    from . import shapes as sh
+
     kwargs = kwargs or {}
-    ep = export(module, args, kwargs, dynamic_shapes)
+    args = tuple(args)
+    log, note, mode = None, None, shapes or sh.STATIC
+    if shapes is None:
+        spec = dynamic_shapes
+    else:
+        explicit = sh.explicit_axes(dynamic_shapes, module, args, kwargs)
+        spec = sh.dynamic_spec(module, args, kwargs, shapes, explicit)
+    with sh.watch_shape_env() as log:
+        try:
+            ep = export(module, args, kwargs, spec)
+        except CaptureError as e:
+            if shapes != sh.AUTO or dynamic_shapes or spec is None:
+                raise
+            # some models trace only at fixed sizes: compile them static and say why
+            log, mode = None, sh.AUTO
+            ep = export(module, args, kwargs, None)
+            note = "kept static: the dynamic capture failed (" + str(e).splitlines()[0][:300] + ")"
     program, weights = to_ir(ep, module, description)
-    flat, _ = torch.utils._pytree.tree_flatten((tuple(args), dict(kwargs)))
+    dims, static = sh.describe(ep, module, args, kwargs, program.user_inputs, log, mode, labels, note)
+    program = replace(program, dims=dims, static_dims=static)
+    flat, _ = torch.utils._pytree.tree_flatten((args, dict(kwargs)))
     example = [t for t in flat if isinstance(t, torch.Tensor)]
-    return Captured(program, weights, example, module, tuple(args), dict(kwargs), description, ep)
+    return Captured(program, weights, example, module, args, dict(kwargs), description, ep)
 
 
 _SKIP_TARGETS = {"aten._assert_tensor_metadata.default", "aten._assert_scalar.default",

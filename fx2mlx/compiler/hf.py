@@ -14,6 +14,7 @@ import torch
 from .errors import SourceError
 
 SEQ_LEN = 8
+BATCH = 2
 
 
 def load_hf_dir(path: Path):
@@ -67,28 +68,33 @@ def _check_safetensors(files) -> None:
 
 
 def example_inputs(model) -> tuple[tuple, dict]:
+    """Example inputs that do not make torch.export specialise batch or length: batch 2, lengths above 1,
+    and a padded second row where the model takes an attention mask."""
     cfg = model.config
     name = getattr(model, "main_input_name", "input_ids")
     g = torch.Generator().manual_seed(0)
     kwargs: dict = {}
     if name == "input_ids":
         vocab = getattr(cfg, "vocab_size", 100) or 100
-        ids = torch.randint(low=min(5, vocab - 1), high=vocab, size=(1, SEQ_LEN), generator=g)
+        ids = torch.randint(low=min(5, vocab - 1), high=vocab, size=(BATCH, SEQ_LEN), generator=g)
+        mask = torch.ones_like(ids)
+        mask[1, SEQ_LEN - 2:] = 0  # the second sentence is shorter (padding)
         kwargs["input_ids"] = ids
-        kwargs["attention_mask"] = torch.ones_like(ids)
+        kwargs["attention_mask"] = mask
         if getattr(cfg, "is_encoder_decoder", False):
             kwargs["decoder_input_ids"] = ids[:, :4]
     elif name == "pixel_values":
         size = getattr(cfg, "image_size", 224)
         size = size if isinstance(size, int) else size[0]
-        kwargs["pixel_values"] = torch.randn(1, getattr(cfg, "num_channels", 3), size, size, generator=g)
+        kwargs["pixel_values"] = torch.randn(BATCH, getattr(cfg, "num_channels", 3), size, size, generator=g)
     elif name == "input_features":
         frames = 2 * getattr(cfg, "max_source_positions", 1500)
-        kwargs["input_features"] = torch.randn(1, getattr(cfg, "num_mel_bins", 80), frames, generator=g)
+        kwargs["input_features"] = torch.randn(BATCH, getattr(cfg, "num_mel_bins", 80), frames, generator=g)
         if getattr(cfg, "is_encoder_decoder", False):
-            kwargs["decoder_input_ids"] = torch.tensor([[getattr(cfg, "decoder_start_token_id", 1) or 1]])
+            start = getattr(cfg, "decoder_start_token_id", 1) or 1
+            kwargs["decoder_input_ids"] = torch.tensor([[start, start + 1, start + 2]] * BATCH)
     elif name == "input_values":  # raw audio (wav2vec2, HuBERT, …): one second at 16 kHz
-        kwargs["input_values"] = torch.randn(1, 16000, generator=g)
+        kwargs["input_values"] = torch.randn(BATCH, 16000, generator=g)
     else:
         raise SourceError(f"no default example inputs for main input {name!r}; pass --inputs file.safetensors")
     if hasattr(cfg, "use_cache"):

@@ -6,7 +6,6 @@ The program's `--dump FILE` writes every intermediate value under its IR name; P
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -40,8 +39,14 @@ def check_cpp(out: Path, captured=None, *, source: str | None = None, inputs: st
     from ..golden import GoldenMismatch, compare, default_tolerances, torch_values
     from ..golden.torch_side import recapture, source_spec
 
-    out = Path(out)
-    manifest = json.loads((out / "manifest.json").read_text())
+    from ..compiler.errors import SourceError
+    from ..recipes import graph_folders
+
+    graphs = graph_folders(out)
+    if len(graphs) > 1:
+        raise SourceError(f"{out} is a program of {len(graphs)} graphs: check one graph folder at a time "
+                          f"({', '.join(str(g) for _, g, _ in graphs)})")
+    _, out, manifest = graphs[0]
     program = ir.Program.from_json((out / "ir.json").read_text())
     if captured is None or source is not None or inputs is not None:
         feed = inputs if inputs is not None else (out / "inputs.safetensors" if (out / "inputs.safetensors").is_file()

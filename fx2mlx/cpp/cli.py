@@ -27,7 +27,8 @@ def emit_for_compile(out: Path) -> Path:
     """Called by `fx2mlx compile --target cpp` once OUT is written: OUT/cpp/ from OUT/ir.json."""
     from .emit import regen
 
-    return regen(out)
+    dirs = regen(out)
+    return dirs[0] if len(dirs) == 1 else Path(out)
 
 
 def register(app: typer.Typer) -> None:
@@ -42,13 +43,16 @@ def register(app: typer.Typer) -> None:
         """Re-render OUT/cpp/ from OUT/ir.json and the current templates and op tables (no torch needed)."""
         from .emit import regen
 
-        cpp = Path(out) / "cpp"
-        before = {p.name: p.read_bytes() for p in cpp.glob("*") if p.is_file()} if cpp.is_dir() else {}
+        from ..recipes import graph_folders
+
+        cpps = [g / "cpp" for _, g, _ in graph_folders(out)]
+        before = {c: {p.name: p.read_bytes() for p in c.glob("*") if p.is_file()} if c.is_dir() else {} for c in cpps}
         regen(out, templates=templates)
-        changed = [p.name for p in sorted(cpp.glob("*")) if p.is_file() and before.get(p.name) != p.read_bytes()]
-        console.print(f"[green]rendered[/green] {cpp}/ ({', '.join(changed) + ' changed' if changed else 'unchanged'})")
-        if build:
-            _build(out)
+        for cpp in cpps:
+            changed = [p.name for p in sorted(cpp.glob("*")) if p.is_file() and before[cpp].get(p.name) != p.read_bytes()]
+            console.print(f"[green]rendered[/green] {cpp}/ ({', '.join(changed) + ' changed' if changed else 'unchanged'})")
+            if build:
+                _build(cpp.parent)
 
     @app.command("build")
     def build_cmd(

@@ -11,7 +11,6 @@ override's C++ template. Tuple-valued ops (lstm, split, max.dim, ...) are `fx::T
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import defaultdict
@@ -169,7 +168,8 @@ class CppEmitter:
 
     @property
     def has_cache(self) -> bool:
-        return any(i.name == CACHE and i.type is None for i in self.program.user_inputs)
+        """A causal LM (its recipe passed its generation info): the graph takes a KV cache."""
+        return bool(self.llm)
 
     def weight_specs(self) -> list[dict]:
         from ..compiler.emit_py import weight_shapes
@@ -241,20 +241,27 @@ def write_cpp(out_dir: Path, lowered: Lowered, *, source: str = "", dtype: str |
     return cpp
 
 
-def load_output(out_dir: Path) -> tuple[Lowered, dict]:
-    """Re-lower OUT/ir.json as `fx2mlx compile` did (needs mlx, not torch)."""
-    out_dir = Path(out_dir)
-    if not (out_dir / "ir.json").is_file():
-        raise OutputError(f"{out_dir} has no ir.json: not a compiled fx2mlx output")
-    program = ir.Program.from_json((out_dir / "ir.json").read_text())
-    manifest = json.loads((out_dir / "manifest.json").read_text()) if (out_dir / "manifest.json").is_file() else {}
-    dtype = manifest.get("dtype", "float32")
-    lowered = lower(program, dtype=None if dtype == "float32" else dtype)
-    return lowered, manifest
+def load_output(graph_dir: Path, info: dict) -> Lowered:
+    """Re-lower a graph's ir.json as `fx2mlx compile` did (needs mlx, not torch)."""
+    graph_dir = Path(graph_dir)
+    if not (graph_dir / "ir.json").is_file():
+        raise OutputError(f"{graph_dir} has no ir.json: not a compiled fx2mlx graph")
+    try:
+        program = ir.Program.from_json((graph_dir / "ir.json").read_text())
+    except (ValueError, KeyError, TypeError) as e:
+        raise OutputError(f"{graph_dir / 'ir.json'} cannot be read ({type(e).__name__}: {e}); recompile") from None
+    dtype = info.get("dtype", "float32")
+    return lower(program, dtype=None if dtype == "float32" else dtype)
 
 
-def regen(out_dir: Path, *, templates: str | Path | None = None) -> Path:
-    """Re-render OUT/cpp/ from OUT/ir.json and the current templates and op tables."""
-    lowered, manifest = load_output(out_dir)
-    return write_cpp(out_dir, lowered, source=manifest.get("source", str(out_dir)), dtype=manifest.get("dtype"),
-                     templates=templates, llm=manifest.get("llm"))
+def regen(out_dir: Path, *, templates: str | Path | None = None) -> list[Path]:
+    """Re-render <graph>/cpp/ for every graph of OUT (or the one graph folder given) from its ir.json and
+    the current templates and op tables. The recipe decides what else is emitted (causal LMs: generate.cpp)."""
+    from ..recipes import graph_folders
+
+    dirs = []
+    for name, gdir, info in graph_folders(out_dir):
+        lowered = load_output(gdir, info)
+        dirs.append(write_cpp(gdir, lowered, source=info.get("source", str(gdir)), dtype=info.get("dtype"),
+                              templates=templates, llm=info.get("llm") if info.get("recipe") == "causal-lm" else None))
+    return dirs

@@ -66,7 +66,7 @@ def assert_matches(module, args, kwargs: dict | None = None, *, atol: float | No
     from pathlib import Path
 
     from ..compiler.capture import capture
-    from ..compiler.pipeline import compile_captured
+    from ..recipes import compile_captured
     from .cli import check_output as _check
 
     if not isinstance(args, (tuple, list)):

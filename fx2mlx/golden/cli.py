@@ -21,43 +21,80 @@ from .metrics import default_tolerances
 MODE_CHOICES = {"both": ("accumulated", "isolated"), "accumulated": ("accumulated",), "isolated": ("isolated",)}
 
 
-def check_output(out, captured=None, *, source: str | None = None, inputs: str | Path | None = None,
-                 offline: bool = False, mode: str = "both", atol: float | None = None, rtol: float | None = None,
-                 cosine: float | None = None, values: bool = True, plot: bool = True, show_all: bool = False,
-                 console=None, quiet: bool = False) -> dict:
-    """Check the compiled output OUT against PyTorch; return the report (a dict) or raise GoldenMismatch."""
+def check_output(out, captured=None, *, graph: str | None = None, source: str | None = None,
+                 inputs: str | Path | None = None, offline: bool = False, mode: str = "both",
+                 atol: float | None = None, rtol: float | None = None, cosine: float | None = None,
+                 values: bool = True, plot: bool = True, show_all: bool = False, console=None,
+                 quiet: bool = False) -> dict:
+    """Check the compiled output OUT against PyTorch, every graph of its program on its own (or only
+    `graph`); return the report (one graph) or {graph: report}, or raise GoldenMismatch.
+    `captured`: the Captured of a one-graph output, or {graph: Captured}, as the compile made them."""
+    from ..recipes import read_manifest
+
+    out = Path(out)
+    try:
+        manifest = read_manifest(out)
+    except SourceError as e:
+        raise GoldenError(str(e)) from None
+    if mode not in MODE_CHOICES:
+        raise GoldenError(f"--mode must be one of {', '.join(MODE_CHOICES)}, got {mode!r}")
+    names = list(manifest["graphs"])
+    if graph is not None and graph not in names:
+        raise GoldenError(f"{out} has no graph {graph!r} (graphs: {', '.join(names)})")
+    todo = [graph] if graph else names
+    if inputs is not None and len(todo) > 1:
+        raise GoldenError("--inputs feeds one graph: name it with --graph")
+    reports, failures = {}, []
+    for name in todo:
+        cap = captured.get(name) if isinstance(captured, dict) else captured
+        try:
+            reports[name] = _check_graph(out, manifest, name, cap, source=source, inputs=inputs, offline=offline,
+                                         mode=mode, atol=atol, rtol=rtol, cosine=cosine, values=values, plot=plot,
+                                         show_all=show_all, console=console, quiet=quiet,
+                                         title=name if len(names) > 1 else None)
+        except GoldenMismatch as e:
+            if len(todo) == 1:
+                raise
+            failures.append((name, e))
+    if failures:
+        msg = "\n".join(f"graph {n}: {e}" for n, e in failures)
+        raise GoldenMismatch(msg, failures[0][1].report)
+    return reports[todo[0]] if len(todo) == 1 else reports
+
+
+def _check_graph(out: Path, manifest: dict, name: str, captured, *, source, inputs, offline, mode, atol, rtol,
+                 cosine, values, plot, show_all, console, quiet, title) -> dict:
     from .harness import failure_message, run_check
     from .mlx_side import open_output
     from .store import ir_digest, load_golden, save_golden
 
-    out = Path(out)
-    if not (out / "manifest.json").is_file():
-        raise GoldenError(f"{out} is not a compiled fx2mlx output (no manifest.json)")
-    if mode not in MODE_CHOICES:
-        raise GoldenError(f"--mode must be one of {', '.join(MODE_CHOICES)}, got {mode!r}")
-    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["graphs"][name]
+    gdir = out / entry["dir"]
+    info = {**entry, "dtype": manifest.get("dtype"), "source": manifest.get("source"), "recipe": manifest["recipe"]}
     tol = default_tolerances(manifest.get("dtype"), atol=atol, rtol=rtol, cosine=cosine)
-    golden_dir = out / "golden"
+    golden_dir = gdir / "golden"
     t0 = time.perf_counter()
     if offline:
         if captured is not None or source or inputs:
             raise GoldenError("--offline checks against the stored golden tensors: it takes no --source or --inputs")
         expected, dtypes, gmeta = load_golden(golden_dir)
-        if gmeta.get("ir_sha256") != ir_digest(out):
+        if gmeta.get("ir_sha256") != ir_digest(gdir):
             raise GoldenError(f"the golden tensors in {golden_dir} were recorded for another compile of {out} "
                               "(ir.json changed since): run `fx2mlx check OUT` online once more")
-        compiled = open_output(out, lowering=gmeta.get("lowering"))
+        compiled = open_output(gdir, lowering=gmeta.get("lowering"), info=info)
         values = values and gmeta.get("all_values", True)
         meta = {"offline": True, "inputs": gmeta.get("inputs", "stored"), "torch_seconds": 0.0}
     else:
-        expected, dtypes, input_desc = _torch_side(out, manifest, captured, source, inputs)
+        expected, dtypes, input_desc = _torch_side(gdir, manifest, name, captured, source, inputs)
         meta = {"offline": False, "inputs": input_desc, "torch_seconds": round(time.perf_counter() - t0, 3)}
-        compiled = open_output(out)
+        compiled = open_output(gdir, info=info)
         stored = expected if values else {k: v for k, v in expected.items() if k in _layer_values(compiled)}
         save_golden(golden_dir, stored, dtypes, {"source": manifest.get("source"), "inputs": input_desc,
-                                                 "ir_sha256": ir_digest(out), "all_values": values,
+                                                 "ir_sha256": ir_digest(gdir), "all_values": values,
                                                  "lowering": compiled.lowering_record()})
-    report = run_check(out, expected, dtypes, tol, modes=MODE_CHOICES[mode], values=values, meta=meta,
+    if title:
+        meta["graph"] = title
+    report = run_check(gdir, expected, dtypes, tol, modes=MODE_CHOICES[mode], values=values, meta=meta,
                        compiled=compiled)
     message = None if report["passed"] else failure_message(report)
     _write(report, golden_dir, plot, message)
@@ -68,7 +105,10 @@ def check_output(out, captured=None, *, source: str | None = None, inputs: str |
 
         from .render import print_table
 
-        print_table(report, console or Console(width=None if sys.stdout.isatty() else 200), show_all)
+        con = console or Console(width=None if sys.stdout.isatty() else 200)
+        if title:
+            con.print(f"[bold]graph {title}[/bold] ({entry['dir']}/)")
+        print_table(report, con, show_all)
     if message:
         raise GoldenMismatch(message + f"\nreport: {golden_dir / 'report.html'}", report)
     return report
@@ -86,36 +126,29 @@ def _layer_values(compiled) -> set[str]:
     return names
 
 
-def _torch_side(out: Path, manifest: dict, captured, source, inputs):
+def _torch_side(gdir: Path, manifest: dict, graph: str, captured, source, inputs):
+    """PyTorch's values of one graph, rebuilt by the recipe that compiled it (same capture, same passes,
+    so node names match OUT's ir.json)."""
     from ..compiler import ir
-    from ..compiler.passes import run_default_passes
-    from .torch_side import golden_values, recapture, recapture_llm, source_spec
+    from ..recipes import get_recipe
+    from .torch_side import golden_values, source_spec
 
-    program = ir.Program.from_json((out / "ir.json").read_text())
-    llm = manifest.get("llm")
-    if inputs is None and captured is None and (out / "inputs.safetensors").is_file():
-        inputs = out / "inputs.safetensors"  # the example inputs the model was compiled with
-    user_inputs = None
-    if llm:
-        # compiled by the decoder-LLM recipe: capture the way it does (same node names), then compare
-        # against its pipeline (KV cache + fusion) rather than the default passes
-        from ..llm.recipe import llm_program
-
-        if captured is None or inputs is not None or source is not None:
-            captured, user_inputs = recapture_llm(source_spec(manifest.get("source", ""), source),
-                                                  str(inputs) if inputs else None)
-        q = llm.get("quantization") or {}
-        fresh_program = llm_program(captured, quantize=q.get("bits"), group_size=q.get("group_size", 64))
-    else:
-        if captured is None or inputs is not None or source is not None:
-            captured = recapture(source_spec(manifest.get("source", ""), source), str(inputs) if inputs else None)
-        fresh_program = run_default_passes(captured.program)
+    program = ir.Program.from_json((gdir / "ir.json").read_text())
+    if inputs is None and captured is None and (gdir / "inputs.safetensors").is_file():
+        inputs = gdir / "inputs.safetensors"  # the example inputs the graph was compiled with
+    recipe = get_recipe(manifest["recipe"])
+    spec = None
+    if captured is None or inputs is not None or source is not None:
+        spec = source_spec(manifest.get("source", ""), source)
+    captured, fresh_program, user_inputs = recipe.reference(manifest, graph, spec, str(inputs) if inputs else None,
+                                                            captured)
     fresh = {n.name: n.target for n in fresh_program.nodes}
     changed = [n.name for n in program.nodes if n.name in fresh and fresh[n.name] != n.target]
     if changed:
-        raise GoldenError(f"the PyTorch model no longer matches {out}/ir.json ({len(changed)} value(s) now come "
+        raise GoldenError(f"the PyTorch model no longer matches {gdir}/ir.json ({len(changed)} value(s) now come "
                           f"from different ops, e.g. {changed[0]}); recompile it")
     expected, dtypes = golden_values(captured, program, user_inputs)
+    llm = manifest["recipe"] == "causal-lm"
     desc = str(inputs) if inputs and (user_inputs is not None or not llm) else "example inputs"
     return expected, dtypes, desc
 
@@ -163,6 +196,8 @@ def register(app) -> None:
         inputs: Optional[Path] = typer.Option(None, "--inputs", help="safetensors file of inputs (input_0.. or names); "
                                               "default: the example inputs."),
         offline: bool = typer.Option(False, "--offline", help="Check against OUT/golden (no torch needed)."),
+        graph: Optional[str] = typer.Option(None, "--graph", help="Check this graph of a program only "
+                                            "(default: every graph, each on its own)."),
         mode: str = typer.Option("both", "--mode", help="accumulated, isolated or both."),
         atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance (default by dtype: 1e-4 float32)."),
         rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance (default by dtype: 1e-4 float32)."),
@@ -175,5 +210,5 @@ def register(app) -> None:
         first diverging layer when one is out of tolerance. Writes OUT/golden/report.{json,html}, errors.png."""
         if inputs is not None and not inputs.is_file():
             raise SourceError(f"inputs file not found: {inputs}")
-        check_output(out, source=source, inputs=inputs, offline=offline, mode=mode, atol=atol, rtol=rtol,
+        check_output(out, graph=graph, source=source, inputs=inputs, offline=offline, mode=mode, atol=atol, rtol=rtol,
                      cosine=cosine, values=not no_values, show_all=show_all)

@@ -61,21 +61,27 @@ def root_type(program: ir.Program) -> str:
     return next((m.type for m in program.modules if m.path == ""), "fx2mlx.Model")
 
 
-def open_output(out: Path, lowering: dict | None = None) -> CompiledOutput:
-    """Load a compiled output. Node forms come from lowering OUT/ir.json again, or from `lowering` (as
-    stored with the golden tensors by `CompiledOutput.lowering_record`)."""
+def open_output(out: Path, lowering: dict | None = None, info: dict | None = None) -> CompiledOutput:
+    """Load one compiled graph (its folder, and `info`: its manifest entry plus the program's dtype and
+    source). Node forms come from lowering its ir.json again, or from `lowering` (as stored with the
+    golden tensors by `CompiledOutput.lowering_record`)."""
     import mlx.core as mx
 
     from ..api import load_module
 
     out = Path(out)
-    for f in ("model.py", "weights.safetensors", "ir.json", "manifest.json"):
+    for f in ("model.py", "weights.safetensors", "ir.json"):
         if not (out / f).is_file():
             from .errors import GoldenError
 
-            raise GoldenError(f"{out} is not a compiled fx2mlx output: {f} is missing")
-    program = ir.Program.from_json((out / "ir.json").read_text())
-    manifest = json.loads((out / "manifest.json").read_text())
+            raise GoldenError(f"{out} is not a compiled fx2mlx graph: {f} is missing")
+    try:
+        program = ir.Program.from_json((out / "ir.json").read_text())
+    except (ValueError, KeyError, TypeError) as e:
+        from .errors import GoldenError
+
+        raise GoldenError(f"{out / 'ir.json'} cannot be read ({type(e).__name__}: {e}); recompile") from None
+    manifest = info or {}
     dtype = manifest.get("dtype") or "float32"
     root = build_calls(program, root_type(program))
     model = load_module(out / "model.py").load(out)

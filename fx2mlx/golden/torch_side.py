@@ -134,7 +134,7 @@ def recapture_llm(folder: str, inputs: str | None = None) -> tuple[Captured, lis
     the recipe's example ids)."""
     from pathlib import Path
 
-    from ..llm.recipe import capture_llm, load_model
+    from ..recipes.causal_lm import capture_llm, load_model
 
     path = Path(folder)
     model, on_meta = load_model(path, meta=False)

@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -18,12 +17,18 @@ class GenerationModel:
 
     def __init__(self, out_dir: str | Path):
         from ..api import load_module
+        from ..compiler.errors import SourceError
+        from ..recipes import read_manifest
 
         self.out_dir = Path(out_dir)
-        self.manifest = json.loads((self.out_dir / "manifest.json").read_text())
+        self.manifest = read_manifest(self.out_dir)
+        if self.manifest["recipe"] != "causal-lm":
+            raise SourceError(f"{self.out_dir} was compiled by recipe {self.manifest['recipe']!r}, not as a causal "
+                              "language model (recipe causal-lm: a Hugging Face *ForCausalLM directory)")
         self.info = self.manifest.get("llm") or {}
-        self.module = load_module(self.out_dir / "model.py")
-        self.model = self.module.load(self.out_dir)
+        gdir = self.out_dir / self.manifest["graphs"][self.manifest["entry"]]["dir"]
+        self.module = load_module(gdir / "model.py")
+        self.model = self.module.load(gdir)
         self.tokenizer = None
         if (self.out_dir / "tokenizer.json").is_file():
             from tokenizers import Tokenizer

@@ -1,6 +1,6 @@
 """`fx2mlx generate`: stream tokens from a compiled decoder LLM (text when OUT has a tokenizer).
 
-`fx2mlx compile` hands Hugging Face `*ForCausalLM` directories to `fx2mlx.llm.recipe.compile_llm`.
+`fx2mlx compile` hands Hugging Face `*ForCausalLM` directories to the causal-lm recipe (`fx2mlx.recipes.causal_lm`).
 """
 from __future__ import annotations
 

@@ -118,7 +118,7 @@ def sharded_conversion_check(src: Path, out: Path) -> dict:
     growth over the RSS it started from, against the largest shard (Linux: VmHWM reset via clear_refs)."""
     import time
 
-    from . import recipe
+    from ..recipes import causal_lm as recipe
     from .convert import convert_weights
 
     shards = sorted(Path(src).glob("*.safetensors"))

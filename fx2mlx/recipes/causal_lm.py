@@ -1,4 +1,4 @@
-"""The decoder-LLM recipe: a Hugging Face `*ForCausalLM` directory -> model.py with a KV cache.
+"""The causal-LM recipe: a Hugging Face `*ForCausalLM` directory -> model.py with a KV cache + generation.
 
     capture (dynamic sequence length, use_cache=False; parameters on the meta device for large models)
     -> add_kv_cache (causal attention -> cache-aware attention, positions from the cache offset)
@@ -18,21 +18,15 @@ from typing import Callable
 
 from ..compiler import ir
 from ..compiler.errors import SourceError
+from .base import Graph, Options, Recipe
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "vocab.json", "merges.txt", "generation_config.json", "chat_template.jinja")
 META_ABOVE_BYTES = 2 << 30  # checkpoints larger than this are captured with parameters on the meta device
 
 
-def is_causal_lm_dir(spec: str) -> bool:
-    cfg = Path(spec) / "config.json"
-    if not cfg.is_file():
-        return False
-    try:
-        archs = json.loads(cfg.read_text()).get("architectures") or []
-    except ValueError:
-        return False
-    return any(a.endswith("ForCausalLM") for a in archs)
+def is_causal_lm_config(config: dict) -> bool:
+    return any(a.endswith("ForCausalLM") for a in config.get("architectures") or [])
 
 
 def _model_class(config):
@@ -155,6 +149,71 @@ def llm_program(captured, *, quantize: int | None = None, group_size: int = 64) 
     return program
 
 
+class CausalLMRecipe(Recipe):
+    name = "causal-lm"
+    driver = "causal_lm"
+    description = "Hugging Face *ForCausalLM directory -> model(input_ids, cache) with a KV cache, + generate"
+
+    @classmethod
+    def accepts_hf_config(cls, config: dict) -> bool:
+        return is_causal_lm_config(config)
+
+    def build(self, source, options: Options, step) -> list[Graph]:
+        if not isinstance(source, (str, Path)) or not (Path(source) / "config.json").is_file():
+            raise SourceError(f"recipe 'causal-lm' takes a Hugging Face model directory, got {source!r}")
+        if options.inputs or options.dynamic:
+            raise SourceError("recipe 'causal-lm' makes its own example (token ids, dynamic sequence length): "
+                              "--inputs and --dynamic do not apply (use --recipe graph for a plain forward)")
+        if options.shapes == "static":
+            raise SourceError("recipe 'causal-lm' needs a dynamic sequence length: --static does not apply "
+                              "(use --recipe graph for a forward at fixed sizes)")
+        if options.quantize not in (None, 0, 2, 3, 4, 6, 8):
+            raise SourceError(f"--quantize takes 2, 3, 4, 6 or 8 bits, got {options.quantize}")
+        folder = Path(source)
+        weights = options.weights
+        if weights and not any(folder.glob("*.safetensors")):
+            weights = False  # a config-only folder: the code alone (parameters on the meta device)
+            step("no *.safetensors: emitting the code only")
+        step("loading the model")
+        model, on_meta = load_model(folder, options.meta, weights)
+        config = model if on_meta else model.config
+        step("torch.export")
+        description = f"hf:{folder.resolve()}"
+        captured = capture_folded(config, description) if on_meta else None
+        if captured is None:
+            captured = capture_llm(build_meta_model(config) if on_meta else model, description)
+        program = llm_program(captured, quantize=options.quantize, group_size=options.group_size)
+
+        def write_weights(lowered, path, dtype):
+            from ..llm.convert import convert_weights
+
+            if weights:
+                convert_weights(lowered, folder, captured.weights, path, dtype, float_inputs=_rope_inputs(program))
+
+        info = {"llm": generation_info(config, program, options.quantize, options.group_size)}
+        skip = None if not on_meta else "weights on the meta device at capture (large checkpoint or --meta)"
+        if not weights:
+            skip = "no weights (code only)"
+        return [Graph("model", captured, program, write_weights=write_weights, save_inputs=not on_meta,
+                      info=info, skip_self_check=skip)]
+
+    def extras(self, source, tmp: Path, graphs, options) -> dict:
+        folder = Path(source)
+        for name in TOKENIZER_FILES:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, tmp / name)
+        return {"llm": graphs[0].info["llm"]}
+
+    def reference(self, manifest, graph, source, inputs, captured=None):
+        from ..golden.torch_side import recapture_llm
+
+        user_inputs = None
+        if captured is None or inputs is not None or source is not None:
+            captured, user_inputs = recapture_llm(source, inputs)
+        q = (manifest.get("llm") or {}).get("quantization") or {}
+        return captured, llm_program(captured, quantize=q.get("bits"), group_size=q.get("group_size", 64)), user_inputs
+
+
 def compile_llm(source: str | Path, out_dir: Path, *, dtype: str | None = None, force: bool = False,
                 quantize: int | None = None, group_size: int = 64, meta: bool | None = None,
                 weights: bool = True, step: Callable[[str], None] = lambda s: None):
@@ -162,59 +221,19 @@ def compile_llm(source: str | Path, out_dir: Path, *, dtype: str | None = None, 
 
     meta: capture with parameters on the meta device (default: when the checkpoint is over 2 GiB);
     weights=False: model.py, ir.json and manifest.json only (the folder needs only config.json)."""
-    from ..compiler.emit_py import PyEmitter
-    from ..compiler.lowering import lower
-    from ..compiler.pipeline import DTYPES, _save_inputs, check_out_dir, manifest, staged_output
-    from .convert import convert_weights
+    from .writer import check_dtype, check_out_dir, write_output
 
-    folder = Path(source)
-    if dtype is not None and dtype not in DTYPES:
-        raise SourceError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    if quantize not in (None, 0, 2, 3, 4, 6, 8):
-        raise SourceError(f"--quantize takes 2, 3, 4, 6 or 8 bits, got {quantize}")
+    check_dtype(dtype)
     check_out_dir(Path(out_dir), force)
-    if weights and not any(folder.glob("*.safetensors")):
-        weights = False  # a config-only folder: the code alone (parameters on the meta device)
-        step("no *.safetensors: emitting the code only")
-    times = {}
+    options = Options(dtype=dtype, quantize=quantize, group_size=group_size, meta=meta, weights=weights)
+    recipe = CausalLMRecipe()
     t = time.perf_counter()
-    step("loading the model")
-    model, on_meta = load_model(folder, meta, weights)
-    config = model if on_meta else model.config
-    times["load"] = time.perf_counter() - t
+    graphs = recipe.build(str(source), options, step)
+    times = {"capture": time.perf_counter() - t}
     t = time.perf_counter()
-    step("torch.export")
-    description = f"hf:{folder.resolve()}"
-    captured = capture_folded(config, description) if on_meta else None
-    if captured is None:
-        captured = capture_llm(build_meta_model(config) if on_meta else model, description)
-    times["capture"] = time.perf_counter() - t
-    t = time.perf_counter()
-    step("lowering")
-    program = llm_program(captured, quantize=quantize, group_size=group_size)
-    dt = None if dtype in (None, "float32") else dtype
-    lowered = lower(program, dtype=dt)
-    step("emitting model.py")
-    code = PyEmitter(lowered, dtype=dt, source=captured.description).render()
-    times["compile"] = time.perf_counter() - t
-    t = time.perf_counter()
-    with staged_output(Path(out_dir), force) as tmp:
-        (tmp / "model.py").write_text(code)
-        (tmp / "ir.json").write_text(lowered.program.to_json())
-        if weights:
-            step("converting weights")
-            convert_weights(lowered, folder, captured.weights, tmp / "weights.safetensors", dt,
-                            float_inputs=_rope_inputs(program))
-        if not on_meta:
-            _save_inputs(tmp / "inputs.safetensors", captured)
-        info = manifest(captured, lowered, dtype)
-        info["llm"] = generation_info(config, program, quantize, group_size)
-        (tmp / "manifest.json").write_text(json.dumps(info, indent=1))
-        for name in TOKENIZER_FILES:
-            if (folder / name).is_file():
-                shutil.copy2(folder / name, tmp / name)
-    times["weights"] = time.perf_counter() - t
-    return captured, times
+    write_output(recipe, str(source), graphs, Path(out_dir), options, force=force, step=step)
+    times["write"] = time.perf_counter() - t
+    return graphs[0].captured, times
 
 
 def _rope_inputs(program: ir.Program) -> set[str]:

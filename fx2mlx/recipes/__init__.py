@@ -1,0 +1,130 @@
+"""Recipes: how a source becomes a program of named graphs plus the host driver that connects them.
+
+    graph      one module -> one graph (`model`)                            driver: graphs
+    program    several named graphs declared by the user                    driver: graphs
+    causal-lm  HF *ForCausalLM dir -> model(input_ids, cache) + generation  driver: causal_lm
+
+Every recipe's graphs go through the one capture -> passes -> lowering -> emission path and the one
+output writer (`writer.write_output`); `manifest.json` records the recipe, its graphs and its driver,
+and every tool (load, check, generate, C++) reads that instead of guessing. Hugging Face directories
+pick their recipe from config.json; `--recipe` overrides.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from ..compiler.errors import SourceError
+from .base import Graph, Options, Recipe
+from .causal_lm import CausalLMRecipe
+from .graph import GraphRecipe
+from .program import Program, ProgramRecipe
+
+RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (GraphRecipe, ProgramRecipe, CausalLMRecipe)}
+
+__all__ = ["RECIPES", "Graph", "Options", "Program", "Recipe", "compile_source", "compile_captured",
+           "get_recipe", "graph_folders", "pick_recipe", "read_manifest"]
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise SourceError(f"unknown recipe {name!r}; recipes: {', '.join(RECIPES)}")
+    return RECIPES[name]()
+
+
+def pick_recipe(source, name: str | None = None) -> Recipe:
+    """--recipe NAME, else: a program source -> program; an HF directory -> the recipe its config.json
+    asks for (causal LMs -> causal-lm); anything else -> graph."""
+    from ..compiler.capture import ProgramSource
+
+    if name:
+        return get_recipe(name)
+    if isinstance(source, (Program, ProgramSource, dict)):
+        return ProgramRecipe()
+    if isinstance(source, (str, Path)) and (Path(source) / "config.json").is_file():
+        try:
+            config = json.loads((Path(source) / "config.json").read_text())
+        except ValueError as e:
+            raise SourceError(f"{Path(source) / 'config.json'}: invalid JSON: {e}") from e
+        for cls in RECIPES.values():
+            if cls.accepts_hf_config(config):
+                return cls()
+    return GraphRecipe()
+
+
+def compile_source(source, out_dir: Path, options: Options | None = None, *, recipe: str | None = None,
+                   force: bool = False, step: Callable[[str], None] = lambda s: None):
+    """Compile SOURCE (a spec string, a loaded Source/ProgramSource, or a Program) into OUT.
+    -> (recipe, graphs, manifest)."""
+    from ..compiler.capture import ProgramSource, load_source
+    from .program import program_source
+    from .writer import check_dtype, check_out_dir, write_output
+
+    options = options or Options()
+    check_dtype(options.dtype)
+    check_out_dir(Path(out_dir), force)  # fail before the (slow) capture
+    if options.shapes not in ("auto", "static"):
+        raise SourceError(f"shapes must be 'auto' or 'static', got {options.shapes!r}")
+    if isinstance(source, (Program, dict)):
+        source = program_source(source, "python:program")
+    r = pick_recipe(source, recipe)
+    if isinstance(source, str) and r.name != "causal-lm":
+        step(f"loading {source}")
+        source = load_source(source, options.inputs)
+        if isinstance(source, ProgramSource) and recipe is None:
+            r = ProgramRecipe()
+    graphs = r.build(source, options, step)
+    manifest = write_output(r, getattr(source, "description", source), graphs, Path(out_dir), options,
+                            force=force, step=step)
+    return r, graphs, manifest
+
+
+def compile_captured(captured, out_dir: Path, *, dtype: str | None = None, force: bool = False,
+                     self_check: bool = True, step: Callable[[str], None] = lambda s: None) -> Path:
+    """Compile an already captured module (fx2mlx.compiler.capture.capture) as a one-graph program."""
+    from ..compiler.passes import run_default_passes
+    from .writer import write_output
+
+    options = Options(dtype=dtype, shapes="static" if not captured.program.dims else "auto", self_check=self_check)
+    graph = Graph("model", captured, run_default_passes(captured.program))
+    write_output(GraphRecipe(), captured.description, [graph], Path(out_dir), options, force=force, step=step)
+    return Path(out_dir)
+
+
+def read_manifest(out_dir: Path) -> dict:
+    """OUT/manifest.json, checked to be one this fx2mlx can read."""
+    from .writer import MANIFEST_VERSION
+
+    path = Path(out_dir) / "manifest.json"
+    if not path.is_file():
+        raise SourceError(f"{out_dir} is not a compiled fx2mlx output (no manifest.json)")
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as e:
+        raise SourceError(f"{path}: invalid JSON ({e}); recompile it") from e
+    if manifest.get("manifest_version") != MANIFEST_VERSION or "graphs" not in manifest:
+        raise SourceError(f"{path} was written by another fx2mlx version "
+                          f"(manifest version {manifest.get('manifest_version', 1)}, this one reads "
+                          f"{MANIFEST_VERSION}); recompile it")
+    return manifest
+
+
+def graph_folders(path: Path) -> list[tuple[str, Path, dict]]:
+    """The graphs a tool should act on: (name, folder, info) for every graph of OUT, or the one graph
+    whose folder `path` is (OUT/<graph>). `info` is the graph's manifest entry plus the program's
+    recipe, dtype, source and recipe-specific entries (e.g. "llm")."""
+    path = Path(path)
+    if (path / "manifest.json").is_file():
+        out, only = path, None
+    elif (path.parent / "manifest.json").is_file():
+        out, only = path.parent, path.name
+    else:
+        raise SourceError(f"{path} is not a compiled fx2mlx output (no manifest.json)")
+    manifest = read_manifest(out)
+    common = {k: v for k, v in manifest.items() if k not in ("graphs", "entry")}
+    found = [(name, out / g["dir"], {**common, **g}) for name, g in manifest["graphs"].items()
+             if only is None or g["dir"] == only]
+    if not found:
+        raise SourceError(f"{path} is not a graph folder of {out} (graphs: {', '.join(manifest['graphs'])})")
+    return found
