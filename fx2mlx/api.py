@@ -16,7 +16,7 @@ class CompiledModel:
 
     def __init__(self, out_dir: Path, graph: str | None = None, *, _tmp: tempfile.TemporaryDirectory | None = None,
                  manifest: dict | None = None):
-        from .recipes import read_manifest
+        from .manifest import read_manifest
 
         self.out_dir = Path(out_dir)
         self._tmp = _tmp  # keeps a temporary output alive as long as this object
@@ -66,7 +66,7 @@ class CompiledProgram:
     """A compiled program of several graphs: `program.<graph>(...)` or `program.graphs[name](...)`."""
 
     def __init__(self, out_dir: Path, *, _tmp: tempfile.TemporaryDirectory | None = None, manifest: dict | None = None):
-        from .recipes import read_manifest
+        from .manifest import read_manifest
 
         self.out_dir = Path(out_dir)
         self._tmp = _tmp
@@ -173,7 +173,7 @@ def _loaded(out_dir: Path, manifest: dict, tmp=None):
 def load(out_dir: str | Path):
     """Load a compiled output folder (needs only mlx): a CompiledModel for one graph, a CompiledProgram
     for a program of several graphs."""
-    from .recipes import read_manifest
+    from .manifest import read_manifest
 
     out_dir = Path(out_dir)
     return _loaded(out_dir, read_manifest(out_dir))

@@ -109,7 +109,7 @@ def ir_cmd(
 
     p = Path(source)
     if p.is_dir() and (p / "manifest.json").is_file():
-        from .recipes import read_manifest
+        from .manifest import read_manifest
 
         manifest = read_manifest(p)
         g = manifest["graphs"][manifest["entry"]]

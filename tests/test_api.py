@@ -59,8 +59,14 @@ def test_manifest_and_ir_json(tmp_path):
     m, (x,) = ZOO["mlp"]()
     c = fx2mlx.convert(m, (x,), out_dir=tmp_path / "out")
     man = json.loads((c.out_dir / "manifest.json").read_text())
-    assert man["inputs"] == [{"name": "input", "shape": [2, 16], "dtype": "float32"}]
-    assert "aten.linear.default" in man["ops"] and man["torch"].startswith("2.13")
+    assert man["recipe"] == "graph" and man["entry"] == "model" and man["graphs"]["model"]["dir"] == "."
+    g = man["graphs"]["model"]
+    # the batch axis follows the inputs; the feature axis is fixed by the first Linear
+    assert g["inputs"] == [{"name": "input", "shape": ["batch", 16], "dtype": "float32", "example_shape": [2, 16]}]
+    assert g["static_dims"] == [{"input": "input", "axis": 1, "size": 16, "reason": g["static_dims"][0]["reason"]}]
+    assert "fixes it to 16" in g["static_dims"][0]["reason"]
+    assert g["self_check"] == "passed"
+    assert "aten.linear.default" in g["ops"] and man["torch"].startswith("2.13")
     from fx2mlx.compiler.ir import Program
 
     p = Program.from_json((c.out_dir / "ir.json").read_text())

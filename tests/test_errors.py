@@ -61,7 +61,7 @@ def test_export_failure_points_at_user_line(tmp_path, capsys):
     ("missing_file.py:make", "factory file not found"),
     ("json:no_such_function", "has no function 'no_such_function'"),
     ("no_such_package_xyz.mod:make", "cannot import module 'no_such_package_xyz.mod'"),
-    (f"{BAD}:not_a_tuple", "must return (module, args) or (module, args, kwargs)"),
+    (f"{BAD}:not_a_tuple", "must return (module, args), (module, args, kwargs), or a program"),
     (f"{BAD}:raises", "factory exploded"),
     ("does/not/exist", "the path does not exist"),
 ])
@@ -122,7 +122,7 @@ def test_non_empty_output_refused_then_forced(tmp_path, capsys):
     assert (out / "keep.txt").read_text() == "user data" and sorted(p.name for p in out.iterdir()) == ["keep.txt"]
     code, _ = run_cli(capsys, "compile", src, "-o", str(out), "--force")
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["inputs.safetensors", "ir.json", "manifest.json", "model.py",
+    assert sorted(p.name for p in out.iterdir()) == ["inputs.safetensors", "ir.json", "manifest.json", "model.py", "program.py",
                                                       "weights.safetensors"]
 
 

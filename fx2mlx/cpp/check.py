@@ -40,7 +40,7 @@ def check_cpp(out: Path, captured=None, *, source: str | None = None, inputs: st
     from ..golden.torch_side import recapture, source_spec
 
     from ..compiler.errors import SourceError
-    from ..recipes import graph_folders
+    from ..manifest import graph_folders
 
     graphs = graph_folders(out)
     if len(graphs) > 1:

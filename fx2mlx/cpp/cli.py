@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         """Re-render OUT/cpp/ from OUT/ir.json and the current templates and op tables (no torch needed)."""
         from .emit import regen
 
-        from ..recipes import graph_folders
+        from ..manifest import graph_folders
 
         cpps = [g / "cpp" for _, g, _ in graph_folders(out)]
         before = {c: {p.name: p.read_bytes() for p in c.glob("*") if p.is_file()} if c.is_dir() else {} for c in cpps}

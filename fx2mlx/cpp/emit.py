@@ -257,7 +257,7 @@ def load_output(graph_dir: Path, info: dict) -> Lowered:
 def regen(out_dir: Path, *, templates: str | Path | None = None) -> list[Path]:
     """Re-render <graph>/cpp/ for every graph of OUT (or the one graph folder given) from its ir.json and
     the current templates and op tables. The recipe decides what else is emitted (causal LMs: generate.cpp)."""
-    from ..recipes import graph_folders
+    from ..manifest import graph_folders
 
     dirs = []
     for name, gdir, info in graph_folders(out_dir):

@@ -29,7 +29,7 @@ def check_output(out, captured=None, *, graph: str | None = None, source: str | 
     """Check the compiled output OUT against PyTorch, every graph of its program on its own (or only
     `graph`); return the report (one graph) or {graph: report}, or raise GoldenMismatch.
     `captured`: the Captured of a one-graph output, or {graph: Captured}, as the compile made them."""
-    from ..recipes import read_manifest
+    from ..manifest import read_manifest
 
     out = Path(out)
     try:

@@ -18,7 +18,7 @@ class GenerationModel:
     def __init__(self, out_dir: str | Path):
         from ..api import load_module
         from ..compiler.errors import SourceError
-        from ..recipes import read_manifest
+        from ..manifest import read_manifest
 
         self.out_dir = Path(out_dir)
         self.manifest = read_manifest(self.out_dir)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..compiler.errors import SourceError
+from ..manifest import graph_folders, read_manifest
 from .base import Graph, Options, Recipe
 from .causal_lm import CausalLMRecipe
 from .graph import GraphRecipe
@@ -90,41 +91,3 @@ def compile_captured(captured, out_dir: Path, *, dtype: str | None = None, force
     graph = Graph("model", captured, run_default_passes(captured.program))
     write_output(GraphRecipe(), captured.description, [graph], Path(out_dir), options, force=force, step=step)
     return Path(out_dir)
-
-
-def read_manifest(out_dir: Path) -> dict:
-    """OUT/manifest.json, checked to be one this fx2mlx can read."""
-    from .writer import MANIFEST_VERSION
-
-    path = Path(out_dir) / "manifest.json"
-    if not path.is_file():
-        raise SourceError(f"{out_dir} is not a compiled fx2mlx output (no manifest.json)")
-    try:
-        manifest = json.loads(path.read_text())
-    except ValueError as e:
-        raise SourceError(f"{path}: invalid JSON ({e}); recompile it") from e
-    if manifest.get("manifest_version") != MANIFEST_VERSION or "graphs" not in manifest:
-        raise SourceError(f"{path} was written by another fx2mlx version "
-                          f"(manifest version {manifest.get('manifest_version', 1)}, this one reads "
-                          f"{MANIFEST_VERSION}); recompile it")
-    return manifest
-
-
-def graph_folders(path: Path) -> list[tuple[str, Path, dict]]:
-    """The graphs a tool should act on: (name, folder, info) for every graph of OUT, or the one graph
-    whose folder `path` is (OUT/<graph>). `info` is the graph's manifest entry plus the program's
-    recipe, dtype, source and recipe-specific entries (e.g. "llm")."""
-    path = Path(path)
-    if (path / "manifest.json").is_file():
-        out, only = path, None
-    elif (path.parent / "manifest.json").is_file():
-        out, only = path.parent, path.name
-    else:
-        raise SourceError(f"{path} is not a compiled fx2mlx output (no manifest.json)")
-    manifest = read_manifest(out)
-    common = {k: v for k, v in manifest.items() if k not in ("graphs", "entry")}
-    found = [(name, out / g["dir"], {**common, **g}) for name, g in manifest["graphs"].items()
-             if only is None or g["dir"] == only]
-    if not found:
-        raise SourceError(f"{path} is not a graph folder of {out} (graphs: {', '.join(manifest['graphs'])})")
-    return found

@@ -115,7 +115,7 @@ def capture_folded(config, description: str):
     (fx2mlx.llm.fold); None where the layers are not all alike."""
     import copy
 
-    from .fold import NotFoldable, fold_layers
+    from ..llm.fold import NotFoldable, fold_layers
 
     n = int(getattr(config, "num_hidden_layers", 0) or 0)
     types = getattr(config, "layer_types", None) or []
@@ -141,7 +141,7 @@ def capture_folded(config, description: str):
 def llm_program(captured, *, quantize: int | None = None, group_size: int = 64) -> ir.Program:
     from ..compiler.fusion import add_kv_cache
     from ..compiler.passes import run_default_passes
-    from .quantize import quantize_linears
+    from ..llm.quantize import quantize_linears
 
     program = run_default_passes(add_kv_cache(captured.program))
     if quantize:

@@ -23,10 +23,10 @@ from ..compiler.emit_py import PyEmitter
 from ..compiler.errors import Fx2MlxError, OutputError
 from ..compiler.lowering import Lowered, lower
 from ..compiler.weights import from_numpy, mlx_weights, save, to_numpy
+from ..manifest import MANIFEST_VERSION
 from .base import Graph, Options, Recipe
 
 DTYPES = ("float32", "float16", "bfloat16")
-MANIFEST_VERSION = 2
 DRIVERS = Path(__file__).resolve().parent.parent / "drivers"
 RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 
