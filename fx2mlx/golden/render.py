@@ -22,6 +22,7 @@ def _cos(x) -> str:
 
 
 def print_table(report: dict, console, show_all: bool = False) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     modes = report["modes"]
@@ -61,8 +62,9 @@ def print_table(report: dict, console, show_all: bool = False) -> None:
     for m in modes:
         parts.append(f"{m}: {s[m]['failed_layers']} failing, worst max|Δ| {_fmt(s[m]['worst_max_abs'])}, "
                      f"worst max|Δ|/max|ref| {_fmt(s[m].get('worst_rel_err'))}, min cosine {_cos(s[m]['min_cosine'])}")
-    console.print("; ".join(parts) + f"  [pass: max|Δ| <= atol {tol['atol']:g} + rtol {tol['rtol']:g}·max|ref| "
-                  f"per value, cosine >= {tol['cosine']}]", highlight=False)
+    rule = (f"  [pass: max|Δ| <= atol {tol['atol']:g} + rtol {tol['rtol']:g}·max|ref| per value, "
+            f"cosine >= {tol['cosine']}]")
+    console.print("; ".join(parts) + escape(rule), highlight=False)  # (escaped: not a rich markup tag)
 
 
 def plot(report: dict, path: Path) -> int:
