@@ -2,7 +2,7 @@
 
     fx2mlx check OUT                      # rebuild PyTorch from OUT's recorded source, compare, report
     fx2mlx check OUT --offline            # against OUT/golden/*.safetensors, without torch
-    fx2mlx.golden.assert_matches(module, (x,), atol=1e-4)   # in a test suite
+    fx2mlx.golden.assert_matches(module, (x,), rtol=1e-4)   # in a test suite
 
 Importing this package does not import torch (the offline check runs without it).
 """
@@ -60,7 +60,9 @@ def assert_matches(module, args, kwargs: dict | None = None, *, atol: float | No
                    mode: str = "both", out_dir=None, quiet: bool = True) -> dict:
     """Compile `module` with fx2mlx, run PyTorch and the emitted MLX on `args`/`kwargs`, and fail (with
     GoldenMismatch, an AssertionError) naming the first diverging layer if any layer is out of tolerance.
-    Returns the report on success. Tolerances default by dtype (float32: atol=rtol=1e-4, cosine 0.9999)."""
+    Returns the report on success. A value passes when max|MLX - PyTorch| <= atol + rtol·max|PyTorch| (the
+    error relative to the value's own magnitude; atol is the floor for values near zero) and its cosine
+    similarity is >= cosine; defaults by dtype (float32: rtol 1e-4, atol 1e-6, cosine 0.9999)."""
     __tracebackhide__ = True  # pytest: show the caller's line
     import tempfile
     from pathlib import Path

@@ -4,7 +4,8 @@ check_output() is the one entry point: it gets PyTorch's values (by running the 
 rebuilding it from the source recorded in OUT/manifest.json or --source, or from OUT/golden with
 --offline), runs the MLX side, writes OUT/golden/{report.json, errors.png, report.html} (and the golden
 tensors when online), prints the table and raises GoldenMismatch (exit code 10) when a layer or value
-is out of tolerance, naming the first divergence.
+is out of tolerance (max|MLX - PyTorch| > atol + rtol·max|PyTorch|, or cosine below the bound: see
+fx2mlx.golden.metrics), naming the first divergence.
 """
 from __future__ import annotations
 
@@ -199,10 +200,14 @@ def register(app) -> None:
         graph: Optional[str] = typer.Option(None, "--graph", help="Check this graph of a program only "
                                             "(default: every graph, each on its own)."),
         mode: str = typer.Option("both", "--mode", help="accumulated, isolated or both."),
-        atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance (default by dtype: 1e-4 float32)."),
-        rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance (default by dtype: 1e-4 float32)."),
-        cosine: Optional[float] = typer.Option(None, "--cosine", help="Minimum cosine similarity per layer "
-                                               "(default by dtype: 0.9999 float32)."),
+        atol: Optional[float] = typer.Option(None, "--atol", help="Absolute floor for values near zero: a layer or "
+                                             "value passes when max|MLX - PyTorch| <= atol + rtol * max|PyTorch| "
+                                             "(default by dtype: 1e-6 float32, 1e-2 float16, 5e-2 bfloat16)."),
+        rtol: Optional[float] = typer.Option(None, "--rtol", help="Bound on the error relative to the value's own "
+                                             "magnitude, max|MLX - PyTorch| / max|PyTorch| (norm-wise, not per "
+                                             "element; default by dtype: 1e-4 float32, 1e-2 float16, 5e-2 bfloat16)."),
+        cosine: Optional[float] = typer.Option(None, "--cosine", help="Minimum cosine similarity per layer and value "
+                                               "(default by dtype: 0.9999 float32, 0.999 float16, 0.99 bfloat16)."),
         no_values: bool = typer.Option(False, "--no-values", help="Check module outputs only, not every graph value."),
         show_all: bool = typer.Option(False, "--all", help="Print every layer in the table."),
     ):

@@ -20,7 +20,7 @@ from . import mlx_side
 from .metrics import Tolerances, compare_arrays, error_record, worst
 
 MODES = ("accumulated", "isolated")
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: norm-wise rule (max_ref, rel_err; ratio = max|Δ| / (atol + rtol·max_ref))
 
 
 def _source(node: ir.Node | None) -> dict | None:
@@ -165,6 +165,7 @@ def run_check(out: Path, expected: dict[str, Any], torch_dtypes: dict[str, Any],
             "outputs_passed": all(r[m]["passed"] for r in layers if r["key"] == "<output>"),
             "failed_values": sum(1 for r in value_recs if m in r and not r[m]["passed"]),
             "worst_max_abs": max((_finite(r[m]["max_abs"]) for r in layers), default=0.0),
+            "worst_rel_err": max((_finite(r[m]["rel_err"]) for r in layers), default=0.0),
             "worst_ratio": max((_finite(r[m]["ratio"]) for r in layers), default=0.0),
             "min_cosine": min((r[m]["cosine"] for r in layers), default=1.0),
         }
@@ -205,12 +206,14 @@ def _output_record(ck: _Checker, result, modes) -> dict:
             flat = mlx_side.flatten_output(prog.out_spec, result)
             recs = [ck.compare_value(n, v) for n, v in zip(names, flat) if n is not None and isinstance(ck.expected.get(n), np.ndarray)]
             rec["accumulated"] = worst(recs) if recs else {"passed": True, "reason": None, "max_abs": 0.0,
-                                                           "ratio": 0.0, "cosine": 1.0, "max_rel": 0.0}
+                                                           "ratio": 0.0, "cosine": 1.0, "max_ref": None,
+                                                           "rel_err": 0.0}
         except Exception as e:  # noqa: BLE001
             rec["accumulated"] = error_record(f"cannot read the model's outputs: {type(e).__name__}: {e}")
     if "isolated" in modes:
         rec["isolated"] = {"passed": True, "reason": "not applicable (the whole model is the accumulated run)",
-                           "max_abs": 0.0, "max_rel": 0.0, "ratio": 0.0, "cosine": 1.0, "na": True}
+                           "max_abs": 0.0, "max_ref": None, "rel_err": 0.0, "ratio": 0.0, "cosine": 1.0,
+                           "na": True}
     rec["passed"] = all(rec[m]["passed"] for m in modes)
     return rec
 
@@ -252,12 +255,13 @@ def _first_divergence(mode: str, layers: list[dict], values: list[dict], c, ck: 
             "value": node.name if node else None, "op": node.target if node else None,
             "origin": c.origin(node) if node else None, "source": _source(node),
             "op_metrics": _brief(culprit[("isolated" if "isolated" in culprit else mode)]) if culprit else None,
-            "max_abs": metrics.get("max_abs"), "max_rel": metrics.get("max_rel"), "ratio": metrics.get("ratio"),
+            "max_abs": metrics.get("max_abs"), "max_ref": metrics.get("max_ref"), "rel_err": metrics.get("rel_err"),
+            "ratio": metrics.get("ratio"),
             "cosine": metrics.get("cosine"), "reason": metrics.get("reason")}
 
 
 def _brief(m: dict) -> dict:
-    return {k: m.get(k) for k in ("max_abs", "ratio", "cosine", "reason")}
+    return {k: m.get(k) for k in ("max_abs", "max_ref", "rel_err", "ratio", "cosine", "reason")}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -271,7 +275,7 @@ def failure_message(report: dict) -> str:
                        + ("" if s[m].get("outputs_passed", True) else ", model outputs")
                        for m in report["modes"])
     lines = [f"golden check failed ({counts}) out of tolerance "
-             f"(atol {tol['atol']:g}, rtol {tol['rtol']:g}, cosine >= {tol['cosine']})"]
+             f"(max|Δ| <= atol {tol['atol']:g} + rtol {tol['rtol']:g}·max|PyTorch| per value, cosine >= {tol['cosine']})"]
     for m in report["modes"]:
         fd = report["first_divergence"].get(m)
         if fd is None:

@@ -22,6 +22,7 @@ def _cos(x) -> str:
 
 
 def print_table(report: dict, console, show_all: bool = False) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     modes = report["modes"]
@@ -38,6 +39,7 @@ def print_table(report: dict, console, show_all: bool = False) -> None:
     table.add_column("type")
     for m in modes:
         table.add_column(f"{m[:3]} max|Δ|", justify="right")
+        table.add_column(f"{m[:3]} rel", justify="right")  # max|Δ| / max|PyTorch|
         table.add_column(f"{m[:3]} cos", justify="right")
     table.add_column("")
     for r in rows:
@@ -45,8 +47,8 @@ def print_table(report: dict, console, show_all: bool = False) -> None:
         for m in modes:
             rec = r[m]
             style = "" if rec["passed"] else "red"
-            cells += [f"[{style}]{_fmt(rec.get('max_abs'))}[/]" if style else _fmt(rec.get("max_abs")),
-                      f"[{style}]{_cos(rec.get('cosine'))}[/]" if style else _cos(rec.get("cosine"))]
+            cells += [f"[{style}]{t}[/]" if style else t
+                      for t in (_fmt(rec.get("max_abs")), _fmt(rec.get("rel_err")), _cos(rec.get("cosine")))]
         mark = "[green]ok[/]" if r["passed"] else "[red bold]FAIL[/]"
         if r["key"] in firsts:
             mark = "[red bold]FIRST[/]"
@@ -59,15 +61,17 @@ def print_table(report: dict, console, show_all: bool = False) -> None:
     parts = [f"{s['layers']} layers ({s['leaf_layers']} leaf), {s['values']} values"]
     for m in modes:
         parts.append(f"{m}: {s[m]['failed_layers']} failing, worst max|Δ| {_fmt(s[m]['worst_max_abs'])}, "
-                     f"min cosine {_cos(s[m]['min_cosine'])}")
-    console.print("; ".join(parts) + f"  [tolerance atol {tol['atol']:g}, rtol {tol['rtol']:g}, "
-                  f"cosine >= {tol['cosine']}]", highlight=False)
+                     f"worst max|Δ|/max|ref| {_fmt(s[m].get('worst_rel_err'))}, min cosine {_cos(s[m]['min_cosine'])}")
+    rule = (f"  [pass: max|Δ| <= atol {tol['atol']:g} + rtol {tol['rtol']:g}·max|ref| per value, "
+            f"cosine >= {tol['cosine']}]")
+    console.print("; ".join(parts) + escape(rule), highlight=False)  # (escaped: not a rich markup tag)
 
 
 def plot(report: dict, path: Path) -> int:
     """Error per layer in execution order, one point per layer and mode, with the tolerance line.
-    Top: max abs error (line: atol). Bottom: max |Δ| / (atol + rtol·|expected|), the pass criterion
-    (line: 1). Failing points are red; the first divergence is marked. Returns the number of layers."""
+    Top: the norm-wise relative error max|Δ| / max|expected| (line: rtol, the bound wherever max|expected|
+    is well above atol/rtol). Bottom: max|Δ| / (atol + rtol·max|expected|), the pass criterion (line: 1).
+    Failing points are red; the first divergence is marked. Returns the number of layers."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -82,7 +86,7 @@ def plot(report: dict, path: Path) -> int:
     fig, axes = plt.subplots(2, 1, figsize=(width, 7.5), sharex=True)
     colors = {"accumulated": "tab:blue", "isolated": "tab:orange"}
     markers = {"accumulated": "o", "isolated": "s"}
-    for ax, key, line, label in ((axes[0], "max_abs", tol["atol"], f"atol {tol['atol']:g}"),
+    for ax, key, line, label in ((axes[0], "rel_err", tol["rtol"], f"rtol {tol['rtol']:g}"),
                                  (axes[1], "ratio", 1.0, "tolerance (pass <= 1)")):
         positive = [_num(r[m].get(key)) for r in layers for m in modes if _num(r[m].get(key)) > 0]
         floor = min(min(positive, default=line) / 10, line / 100)  # exact zeros are drawn here, hollow
@@ -108,8 +112,8 @@ def plot(report: dict, path: Path) -> int:
             ax.axvline(idx, color="red", alpha=0.35, linewidth=2)
         axes[0].annotate(f"first divergence ({', '.join(ms)}): {layers[idx]['path']}", (idx, axes[0].get_ylim()[1]),
                          xytext=(4, -12 - 12 * k), textcoords="offset points", fontsize=8, color="red")
-    axes[0].set_ylabel("max |MLX - PyTorch|")
-    axes[1].set_ylabel("max |Δ| / (atol + rtol·|PyTorch|)")
+    axes[0].set_ylabel("max|MLX − PyTorch| / max|PyTorch|")
+    axes[1].set_ylabel("max|Δ| / (atol + rtol·max|PyTorch|)")
     axes[0].set_title(f"fx2mlx golden check — {n} layers in execution order")
     axes[0].legend(fontsize=7, loc="upper left")
     step = max(1, math.ceil(n / 80))
