@@ -1,6 +1,6 @@
 """Differential checks of single ops: PyTorch eager vs. the MLX code fx2mlx emits for them.
 
-The op tests (tests/ops) and the OpInfo sweep (`fx2mlx.opinfo`) both use this. Many calls are checked
+The op tests (tests/ops) and the OpInfo sweep (`fx2mlx.conformance.opinfo`) both use this. Many calls are checked
 with one export: `check_calls` wraps every call in one module, captures it once, then lowers each
 call's slice of the graph on its own (so one unsupported op fails only its own call), emits the
 passing ones together and compares every output with PyTorch's.
@@ -303,7 +303,7 @@ def _emit_and_load(lowered, weights: dict):
     from fx2mlx.compiler.emit_py import PyEmitter
     from fx2mlx.compiler.weights import mlx_weights
 
-    code = PyEmitter(lowered, source="fx2mlx.opcheck").render()
+    code = PyEmitter(lowered, source="fx2mlx.conformance.opcheck").render()
     tmp = Path(tempfile.mkdtemp(prefix="fx2mlx-opcheck-"))
     (tmp / "model.py").write_text(code)
     mx.save_safetensors(str(tmp / "weights.safetensors"), mlx_weights(lowered, weights))
@@ -376,7 +376,7 @@ def _check_group(calls, idxs: list[int], refs, results) -> None:
     try:
         ep = _export(batch, tuple(batch.inputs))
         stage = "capture"  # torch.export succeeded: what fails from here on is fx2mlx's
-        program, weights = to_ir(ep, batch, "fx2mlx.opcheck")
+        program, weights = to_ir(ep, batch, "fx2mlx.conformance.opcheck")
         if len(program.outputs) != sum(n_out):
             raise ValueError(f"the graph has {len(program.outputs)} outputs, the calls {sum(n_out)} tensors")
         if len(program.user_inputs) != len(batch.inputs):
