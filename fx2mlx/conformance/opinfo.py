@@ -203,7 +203,6 @@ def _worker(keys: list[str], dtypes: list[str], max_samples, out_path: str) -> N
 def sweep(keys: list[str], dtypes: list[str], jobs: int = 2, max_samples: int | None = None,
           progress=None, op_timeout: float = 900) -> list[dict]:
     """Run the ops in `keys` in `jobs` worker processes; returns one record per (op, dtype)."""
-    import subprocess
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="fx2mlx-opinfo-"))
