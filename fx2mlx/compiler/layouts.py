@@ -64,7 +64,3 @@ def apply(name: str, w, args: dict, xp: str = "np"):
     else:
         raise ValueError(f"layouts.apply: xp is 'np' or 'mx', not {xp!r}")
     return eval(render(name, "w", xp, args), {xp: lib, "w": w})  # noqa: S307 - our own transforms
-
-
-def names() -> list[str]:
-    return sorted(_TRANSFORMS)
