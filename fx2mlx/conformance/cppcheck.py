@@ -1,11 +1,12 @@
 """Differential checks of the C++ forms of op-table entries: PyTorch eager vs. the C++ program fx2mlx emits.
 
 The C++ twin of `fx2mlx.conformance.opcheck`: the same `Call`s (e.g. every case of
-`fx2mlx.conformance.opcases`) are wrapped in one module and captured once; each call's slice of the graph is lowered and rendered to C++ on its own (a call
-whose ops lack a `cpp:` form is reported as `no-cpp`, naming them), and all the others are emitted as ONE
-C++ program, built once with CMake and run once. Its outputs are judged as `opcheck` judges the Python ones (same
-tolerances). A statement that does not compile fails its call (found from the compiler's model.cpp line) and
-the others are built again; a program that aborts is narrowed down by halving.
+`fx2mlx.conformance.opcases`) are wrapped in one module and captured once; each call's slice of the graph
+is lowered and rendered to C++ on its own (a call whose ops lack a `cpp:` form is reported as `no-cpp`,
+naming them), and all the others are emitted as ONE C++ program, built once with CMake and run once. Its
+outputs are judged as `opcheck` judges the Python ones (same tolerances, `compare.op_tolerance`). A
+statement that does not compile fails its call (found from the compiler's model.cpp line) and the others
+are built again; a program that aborts is narrowed down by halving.
 
     python -m fx2mlx.conformance.cppcheck [-k NAME] [--keep DIR]   # all opcases cases (or those matching NAME)
 
