@@ -138,7 +138,7 @@ def _register_extensions() -> None:
     """Commands contributed by other parts of fx2mlx (golden harness, op coverage, C++, LLM)."""
     import importlib
 
-    for mod in ("fx2mlx.golden.cli", "fx2mlx.coverage", "fx2mlx.cpp.cli", "fx2mlx.llm.cli"):
+    for mod in ("fx2mlx.golden.cli", "fx2mlx.conformance.coverage", "fx2mlx.cpp.cli", "fx2mlx.llm.cli"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -1,5 +1,5 @@
-"""The C++ forms of the op tables, op by op: every differential case of `fx2mlx.opcases` whose ops all have
-a `cpp:` form is emitted into one C++ program (`fx2mlx.cppcheck`), built, run, and compared with PyTorch
+"""The C++ forms of the op tables, op by op: every differential case of `fx2mlx.conformance.opcases` whose ops all have
+a `cpp:` form is emitted into one C++ program (`fx2mlx.conformance.cppcheck`), built, run, and compared with PyTorch
 with the same tolerances as the Python forms. Every core overload the C++ target claims to emit must be
 exercised by a passing case."""
 from __future__ import annotations
@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.cpp, pytest.mark.slow,
 def test_cpp_forms_match_pytorch(tmp_path):
     import torch
 
-    from fx2mlx import coverage, opcases
-    from fx2mlx.cppcheck import check_calls_cpp, summary
+    from fx2mlx.conformance import coverage, opcases
+    from fx2mlx.conformance.cppcheck import check_calls_cpp, summary
 
     torch.set_num_threads(1)
     results = check_calls_cpp(opcases.all_cases(), workdir=tmp_path, log=print)
@@ -33,6 +33,6 @@ def test_cpp_forms_match_pytorch(tmp_path):
 def _only_in_ir_cases() -> set[str]:
     """Overloads whose cases are IR-level (`opcases.ir_cases`: ops torch.export does not emit from eager
     code, such as sym_size), which this check does not run."""
-    from fx2mlx import opcases
+    from fx2mlx.conformance import opcases
 
     return {c.overload for c in opcases.ir_cases()}

@@ -1,5 +1,4 @@
 """Dynamic dimensions: compiled once, the MLX model runs at other sizes and matches PyTorch."""
-import numpy as np
 import torch
 
 import fx2mlx

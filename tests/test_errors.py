@@ -1,6 +1,5 @@
 """Bad input: each case gets a clear message naming the cause and where, a non-zero exit, and no
 output written."""
-import json
 import subprocess
 import sys
 from pathlib import Path

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from fx2mlx.compiler.capture import capture
-from fx2mlx.compiler.fusion import add_kv_cache, fuse_rms_norm
+from fx2mlx.compiler.fusion import fuse_rms_norm
+from fx2mlx.compiler.kvcache import add_kv_cache
 from fx2mlx.compiler.passes import run_default_passes
 from helpers import compile_and_compare
 

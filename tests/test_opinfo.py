@@ -1,17 +1,17 @@
-"""Conformance on PyTorch's OpInfo database (fx2mlx.opinfo).
+"""Conformance on PyTorch's OpInfo database (fx2mlx.conformance.opinfo).
 
 - test_opinfo_fast_subset (default): a few samples of ~70 common ops, in this process.
 - test_opinfo_sweep_float32 (slow, runs in CI): every op_db entry, an even spread of at most
   FX2MLX_OPINFO_SAMPLES float32 samples each (default 4; 0 = all, the full sweep), in worker processes.
   >= 90% of the samples torch.export captures must pass, and every failing sample must be excused by its
-  op's XFAIL reason in fx2mlx.opinfo (random ops excuse wrong values only, not refusals).
-The full sweep is also one command, `python -m fx2mlx.opinfo`; its results are in tests/ops/opinfo_float32.json.
+  op's XFAIL reason in fx2mlx.conformance.opinfo (random ops excuse wrong values only, not refusals).
+The full sweep is also one command, `python -m fx2mlx.conformance.opinfo`; its results are in tests/ops/opinfo_float32.json.
 """
 import os
 
 import pytest
 
-from fx2mlx import opinfo
+from fx2mlx.conformance import opinfo
 
 FAST = [
     "abs", "add", "addmm", "amax", "argmax", "atan2", "bmm", "cat", "clamp", "cos", "cumsum", "div.floor_rounding",

@@ -1,5 +1,5 @@
 """Property tests (hypothesis): broadcasting, type promotion and reductions on random shapes, dtypes
-and dims, each example compiled by fx2mlx and compared with PyTorch eager (fx2mlx.opcheck).
+and dims, each example compiled by fx2mlx and compared with PyTorch eager (fx2mlx.conformance.opcheck).
 
 Each example batches several ops into one exported module, so an example costs one export.
 """
@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
-from fx2mlx.opcheck import Call, check_calls
+from fx2mlx.conformance.opcheck import Call, check_calls
 
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -116,3 +116,17 @@ def test_wrong_lowering_is_caught_at_compile_time(monkeypatch):
         fx2mlx.convert(M(), (torch.randn(2, 3),))
     assert "aten.sum.dim_IntList" in str(e.value) and "reduction.yaml" in str(e.value)
     assert "shape ()" in str(e.value) and "PyTorch's is (2,)" in str(e.value)
+
+
+def test_entry_tolerance_widens_the_op_checks():
+    """An entry's `tolerance` widens (never tightens) the dtype tolerance of the op checks of calls
+    whose graph contains the op; exact dtypes stay exact."""
+    from fx2mlx.conformance.compare import TOLERANCES, op_tolerance
+
+    svd = optable.default_tables()["aten._linalg_svd.default"].tolerance
+    assert svd == (1e-4, 1e-4)
+    assert op_tolerance(["aten._linalg_svd.default", "aten.add.Tensor"], "float32") == (1e-4, 1e-4)
+    assert op_tolerance(["aten.add.Tensor"], "float32") == TOLERANCES["float32"]
+    assert op_tolerance(["aten._linalg_svd.default"], "bfloat16") == TOLERANCES["bfloat16"]
+    assert op_tolerance(["fx2mlx.rope.default"], "float32") == (1e-5, 1e-4)  # overrides count too
+    assert op_tolerance(["aten.add.Tensor"], "int64") is None

@@ -65,7 +65,7 @@ def weight_shapes(lowered: Lowered, dtype: str | None) -> dict[str, tuple[tuple,
         if i.name in lowered.weight_layouts:
             role, args = lowered.weight_layouts[i.name]
             fake = np.zeros(shape, dtype=np.int8)
-            shape = tuple(eval(layouts.render(role, "w", "np", args), {"np": np, "w": fake}).shape)
+            shape = tuple(layouts.apply(role, fake, args).shape)
         dt = t.dtype
         if dtype and dtypes.is_float(dt):
             dt = dtype

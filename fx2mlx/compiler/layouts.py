@@ -3,7 +3,8 @@
 A table entry says which of its arguments needs a transform (`weights: {weight: conv}`). When that
 argument is a parameter used only in that role, the transform is applied once, when weights are
 written (the saved tensor is in MLX layout). Otherwise the emitted code applies it at run time.
-Each transform renders code for either numpy (`xp="np"`) or MLX (`xp="mx"`).
+Each transform renders code for numpy (`xp="np"`), MLX (`xp="mx"`) or C++ (`xp="cpp"`); `apply` runs the
+numpy or MLX form on an array (weight conversion, the type check's shapes).
 """
 from __future__ import annotations
 
@@ -54,5 +55,12 @@ def render(name: str, w: str, xp: str, args: dict) -> str:
     return fn(w, xp, args)
 
 
-def names() -> list[str]:
-    return sorted(_TRANSFORMS)
+def apply(name: str, w, args: dict, xp: str = "np"):
+    """Transform array `w` (a numpy array for xp="np", an MLX array for xp="mx") to the MLX layout."""
+    if xp == "np":
+        import numpy as lib
+    elif xp == "mx":
+        import mlx.core as lib
+    else:
+        raise ValueError(f"layouts.apply: xp is 'np' or 'mx', not {xp!r}")
+    return eval(render(name, "w", xp, args), {xp: lib, "w": w})  # noqa: S307 - our own transforms

@@ -9,9 +9,7 @@ the emitted code casts it. A wrong lowering fails at compile time, naming its ta
 from __future__ import annotations
 
 import functools
-import json
-import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -20,6 +18,7 @@ import jinja2
 from . import dtypes, ir, layouts
 from .errors import LoweringError, UnsupportedOpsError
 from .forms import HELPERS, Out, V, cpp_code, mx_dtype, py_code
+from .interp import Interpreter
 from .optable import OpEntry, default_tables
 from .overrides import OVERRIDES, Override
 
@@ -277,28 +276,6 @@ def _check_requires(lowered: Lowered) -> None:
 # --------------------------------------------------------------------------------------------------
 # Lazy shape/dtype check
 # --------------------------------------------------------------------------------------------------
-def runtime_namespace(modules: list[str] | None = None) -> dict:
-    import importlib
-
-    import mlx.core as mx
-    import mlx.nn as nn
-
-    ns: dict = {"mx": mx, "nn": nn, "math": math}
-    names = modules if modules is not None else _all_runtime_modules()
-    for m in names:
-        mod = importlib.import_module(f"fx2mlx.runtime.{m}")
-        ns.update({k: v for k, v in vars(mod).items() if not k.startswith("__")})
-    ns.update({"mx": mx, "nn": nn, "math": math})
-    return ns
-
-
-def _all_runtime_modules() -> list[str]:
-    from pathlib import Path
-
-    d = Path(__file__).resolve().parent.parent / "runtime"
-    return sorted(p.stem for p in d.glob("*.py") if p.stem != "__init__")
-
-
 def _placeholder(t: ir.ValueType, mx, dtype_map, example_shape=None):
     if isinstance(t, ir.TensorType):
         shape = tuple(example_shape) if example_shape else tuple(d if isinstance(d, int) else 2 for d in t.shape)
@@ -315,7 +292,6 @@ def typecheck(lowered: Lowered, dtype: str | None = None, example: dict | None =
     import numpy as np
 
     dtype_map = {"float32": dtype} if dtype and dtype != "float32" else {}
-    ns = runtime_namespace(lowered.runtime_modules)
     env: dict[str, Any] = {}
     shapes = dict(lowered.program.example_shapes)  # symbolic dims: example sizes
     for i in lowered.program.inputs:
@@ -323,19 +299,19 @@ def typecheck(lowered: Lowered, dtype: str | None = None, example: dict | None =
         if i.name in lowered.weight_layouts and isinstance(t, ir.TensorType):
             role, args = lowered.weight_layouts[i.name]
             shaped = np.zeros(tuple(d if isinstance(d, int) else 2 for d in t.shape), dtype=np.int8)
-            new_shape = eval(layouts.render(role, "w", "np", args), {"np": np, "w": shaped}).shape
-            t = ir.TensorType(tuple(new_shape), t.dtype)
+            t = ir.TensorType(tuple(layouts.apply(role, shaped, args).shape), t.dtype)
         if example and i.name in example:
             env[i.name] = example[i.name]
         else:
             env[i.name] = _placeholder(t, mx, dtype_map, shapes.get(i.name))
-    namer = lambda n: f"_v[{n!r}]"  # noqa: E731
+    for ln in lowered.nodes.values():
+        ln.cast = None  # set again below where MLX's dtype differs from PyTorch's
+    interp = Interpreter.of(lowered)
     for n in lowered.program.nodes:
         ln = lowered.nodes[n.name]
-        ln.cast = None
-        code = lowered.render(n.name, namer)
+        code = interp.forms[n.name]
         try:
-            val = eval(code, ns, {"_v": env})
+            val = interp.node(n.name, env)
         except Exception as e:
             raise LoweringError(_where(ln) + f": the MLX form failed to build: {type(e).__name__}: {e}\n    code: {code}") from e
         expect = n.type

@@ -13,15 +13,18 @@ Templates are Jinja expressions over the schema's argument names (`self` is writ
 reserves `self`). Tensor arguments render as the value's name and carry `.shape`, `.dtype`, `.rank`;
 constants are plain Python values (lists, numbers, None, dtypes) and render as code. `out` describes the
 op's result (`out.shape`, `out.dtype`, `out.rank`).
+
+`tolerance: {atol, rtol}` (float32-calibrated; default DEFAULT_TOL) widens, never tightens, the dtype
+tolerance with which the op checks (`fx2mlx.conformance.compare.op_tolerance`) compare a call whose
+graph contains the op with PyTorch. The golden harness uses its own per-dtype tolerances.
 """
 from __future__ import annotations
 
 import functools
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import jinja2.meta

@@ -13,6 +13,7 @@ from typing import Callable
 
 from . import ir
 from .errors import TableError
+from .forms import py_code
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,7 @@ def _where(fn) -> str:
     return f"{file.split('fx2mlx/')[-1] if 'fx2mlx/' in file else file}:{line}"
 
 
-def _c(v) -> str:
-    from .lowering import py_code
-
-    return py_code(v)
+_c = py_code  # an argument value -> its Python code
 
 
 # --------------------------------------------------------------------------------------------------
@@ -102,4 +100,50 @@ def snake1d(node: ir.Node, a: dict) -> str:
     return f"snake1d({_c(a['x'])}, {_c(a['alpha'])}, eps={_c(a['eps'])})"
 
 
-from . import fusion  # noqa: E402,F401  (RMSNorm/RoPE/KV-cache pseudo-ops register themselves)
+# --------------------------------------------------------------------------------------------------
+# Transformer pseudo-ops, produced by fusion.py (RMSNorm, SwiGLU, RoPE) and kvcache.py (KV cache)
+# --------------------------------------------------------------------------------------------------
+@override("fx2mlx.rms_norm.default", tolerance=(1e-5, 1e-5))
+def rms_norm(node: ir.Node, a: dict) -> str:
+    return f"mx.fast.rms_norm({_c(a['x'])}, {_c(a['weight'])}, {_c(a['eps'])})"
+
+
+@override("fx2mlx.swiglu.default", runtime=("activations",))
+def swiglu(node: ir.Node, a: dict) -> str:
+    return f"swiglu({_c(a['gate'])}, {_c(a['x'])})"
+
+
+@override("fx2mlx.rope_freqs.default")
+def rope_freqs(node: ir.Node, a: dict) -> str:
+    return f"1.0 / {_c(a['inv_freq'])}"
+
+
+@override("fx2mlx.rope.default", tolerance=(1e-5, 1e-4))
+def rope(node: ir.Node, a: dict) -> str:
+    x = a["x"]
+    code = (f"mx.fast.rope({_c(x)}, {x.shape[-1]}, traditional=False, base=None, scale=1.0, "
+            f"offset={_c(a['offset'])}, freqs={_c(a['freqs'])})")
+    return code if a["scale"] == 1.0 else f"{code} * {_c(a['scale'])}"
+
+
+@override("fx2mlx.kv_attention.default", runtime=("kv_cache",), tolerance=(1e-5, 1e-4))
+def kv_attention(node: ir.Node, a: dict) -> str:
+    win = f", window={a['window']}" if a["window"] is not None else ""
+    return (f"kv_attention({_c(a['query'])}, {_c(a['key'])}, {_c(a['value'])}, {_c(a['cache'])}, "
+            f"scale={_c(a['scale'])}{win})")
+
+
+@override("fx2mlx.cache_entry.default", runtime=("kv_cache",))
+def cache_entry(node: ir.Node, a: dict) -> str:
+    return f"cache_entry({_c(a['cache'])}, {a['index']})"
+
+
+@override("fx2mlx.cache_offset.default", runtime=("kv_cache",))
+def cache_offset(node: ir.Node, a: dict) -> str:
+    return f"cache_offset({_c(a['cache'])})"
+
+
+@override("fx2mlx.arange_offset.default")
+def arange_offset(node: ir.Node, a: dict) -> str:
+    dt = f", dtype={_c(a['dtype'])}" if a.get("dtype") is not None else ""
+    return f"mx.arange({_c(a['offset'])}, {_c(a['offset'])} + {_c(a['end'])}{dt})"

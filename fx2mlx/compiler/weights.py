@@ -45,7 +45,7 @@ def mlx_weights(lowered: Lowered, weights: dict, dtype: str | None = None) -> di
         a = to_numpy(t)
         if i.name in lowered.weight_layouts:
             role, args = lowered.weight_layouts[i.name]
-            a = eval(layouts.render(role, "w", "np", args), {"np": np, "w": a})
+            a = layouts.apply(role, a, args)
         arr = from_numpy(a)
         target_dt = dtype if (dtype and dtypes.is_float(src_dtype)) else src_dtype
         if str(arr.dtype).replace("mlx.core.", "").replace("bool_", "bool") != target_dt:

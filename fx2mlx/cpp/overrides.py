@@ -13,7 +13,6 @@ import jinja2
 
 from ..compiler import ir
 from ..compiler.forms import HELPERS, cpp_code
-from ..compiler import fusion as _fusion  # noqa: F401  (registers the transformer pseudo-ops)
 from ..compiler.overrides import OVERRIDES, cpp_form
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "cpp"

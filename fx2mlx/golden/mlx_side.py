@@ -5,7 +5,7 @@
 * isolated: each module call is fed PyTorch's values of its inputs (weights it does not own come from
   weights.safetensors) and run alone, so errors do not pile up.
 
-Per value: every IR node evaluated flat from its lowering (`Lowered.render` with `_v[name]` names),
+Per value: every IR node evaluated flat from its lowering by the lowering interpreter (`compiler.interp`),
 either chained on its own results (accumulated) or fed PyTorch's values (isolated), which names the
 exact op inside a diverging layer. No torch here: this module also serves `--offline`.
 """
@@ -91,11 +91,11 @@ def open_output(out: Path, lowering: dict | None = None, info: dict | None = Non
                               lowering.get("origins") or {}, lowering.get("runtime") or [], None, dtype)
     codes, origins, runtime, err = None, {}, list(manifest.get("runtime") or []), None
     try:
+        from ..compiler.interp import Interpreter
         from ..compiler.lowering import lower
 
         lowered = lower(program, dtype=None if dtype == "float32" else dtype)
-        namer = lambda n: f"_v[{n!r}]"  # noqa: E731
-        codes = {n.name: lowered.render(n.name, namer) for n in program.nodes}
+        codes = Interpreter.of(lowered).forms
         origins = {k: ln.origin for k, ln in lowered.nodes.items()}
         runtime = lowered.runtime_modules
     except Exception as e:  # noqa: BLE001 - tables changed since compile: per-value checks are skipped
@@ -306,15 +306,15 @@ def run_layers_isolated(c: CompiledOutput, feed: Callable[[str], Any]) -> dict[s
 # --------------------------------------------------------------------------------------------------
 # values (flat, per IR node)
 # --------------------------------------------------------------------------------------------------
-def _namespace(c: CompiledOutput) -> dict:
-    from ..compiler.lowering import runtime_namespace
+def _interpreter(c: CompiledOutput):
+    from ..compiler.interp import Interpreter
 
-    return runtime_namespace(c.runtime)
+    return Interpreter(c.codes, c.runtime)
 
 
 def run_values_accumulated(c: CompiledOutput, inputs: list) -> dict[str, Any]:
     """Every node from its lowering, chained on its own results. -> name -> value or error string."""
-    ns = _namespace(c)
+    interp = _interpreter(c)
     env: dict[str, Any] = {}
     for i, x in zip(c.program.user_inputs, inputs):
         env[i.name] = x
@@ -323,7 +323,7 @@ def run_values_accumulated(c: CompiledOutput, inputs: list) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for n in c.program.nodes:
         try:
-            val = _eval(eval(c.codes[n.name], ns, {"_v": env}))  # noqa: S307 - our own lowering
+            val = _eval(interp.node(n.name, env))
         except Exception as e:  # noqa: BLE001
             val = _err(e)
         env[n.name] = val
@@ -333,12 +333,12 @@ def run_values_accumulated(c: CompiledOutput, inputs: list) -> dict[str, Any]:
 
 def run_values_isolated(c: CompiledOutput, feed: Callable[[str], Any]) -> dict[str, Any]:
     """Every node alone, its inputs PyTorch's values. -> name -> value or error string."""
-    ns = _namespace(c)
+    interp = _interpreter(c)
     out: dict[str, Any] = {}
     for n in c.program.nodes:
         try:
             env = {r.name: feed(r.name) for r in n.refs()}
-            out[n.name] = _eval(eval(c.codes[n.name], ns, {"_v": env}))  # noqa: S307
+            out[n.name] = _eval(interp.node(n.name, env))
         except Exception as e:  # noqa: BLE001
             out[n.name] = _err(e)
     return out

@@ -57,7 +57,7 @@ def _convert(lowered: Lowered, folder: Path, captured: dict, out: Path, dtype: s
                 chunks = ckpt.chunks(src)
             if inp.name in lowered.weight_layouts:
                 role, args = lowered.weight_layouts[inp.name]
-                chunks = [eval(layouts.render(role, "w", "np", args), {"np": np, "w": c}) for c in chunks]
+                chunks = [layouts.apply(role, c, args) for c in chunks]
             mxdt = getattr(mx, dtypes.MX[target_dt])
             if inp.name in quant.weights:
                 scales_in, biases_in, bits, gs = quant.weights[inp.name]

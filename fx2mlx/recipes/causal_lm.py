@@ -139,7 +139,7 @@ def capture_folded(config, description: str):
 
 
 def llm_program(captured, *, quantize: int | None = None, group_size: int = 64) -> ir.Program:
-    from ..compiler.fusion import add_kv_cache
+    from ..compiler.kvcache import add_kv_cache
     from ..compiler.passes import run_default_passes
     from ..llm.quantize import quantize_linears
 

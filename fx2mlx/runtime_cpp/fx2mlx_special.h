@@ -1,4 +1,4 @@
-// fx2mlx C++ runtime: special functions and extra elementwise math (fx2mlx/runtime/special.py, elementwise.py),
+// fx2mlx C++ runtime: special functions and extra elementwise math (fx2mlx/runtime/special.py, gamma.py, elementwise.py),
 // and the math.yaml ops whose Python form calls fx2mlx/runtime/tensor_ops.py (trilinear, round_decimals,
 // nextafter, mode, embedding_renorm).
 // Included at the end of fx2mlx_runtime.h (uses its helpers: fx::scalar, fx::where, ...).
@@ -8,7 +8,7 @@
 
 namespace fx {
 
-// ---- coefficient tables and series helpers of fx2mlx/runtime/special.py (same constants) ------------
+// ---- coefficient tables and series helpers of fx2mlx/runtime/special.py and gamma.py (same constants) ---
 namespace special {
 
 using Coef = std::vector<double>;

@@ -1,15 +1,15 @@
-"""Differential tests of the core ATen opset: every case in fx2mlx.opcases (exported, compiled, run and
+"""Differential tests of the core ATen opset: every case in fx2mlx.conformance.opcases (exported, compiled, run and
 compared with PyTorch), and coverage: every core overload fx2mlx lowers has a passing case.
 
-The cases are checked together (one export per batch of calls, see fx2mlx.opcheck) by a module-scoped
+The cases are checked together (one export per batch of calls, see fx2mlx.conformance.opcheck) by a module-scoped
 fixture; each case is then its own test item.
 """
 import json
 
 import pytest
 
-from fx2mlx import coverage, opcases
-from fx2mlx.opcheck import check_calls, check_ir
+from fx2mlx.conformance import coverage, opcases
+from fx2mlx.conformance.opcheck import check_calls, check_ir
 
 CALLS = {c.name: c for c in opcases.all_cases()}
 IRS = {c.name: c for c in opcases.ir_cases()}
@@ -38,11 +38,11 @@ def test_every_lowered_core_overload_has_a_passing_case(results):
 
 def test_tested_json_is_current(results):
     """fx2mlx/op_mappings/tested.json (read by `fx2mlx ops`) agrees with the cases: regenerate it with
-    `python -m fx2mlx.opcases --record` when this fails."""
+    `python -m fx2mlx.conformance.opcases --record` when this fails."""
     recorded = coverage.load_tested()
     now = opcases.tested_map(list(results.values()))
     stale = [op for op, v in now.items() if v["pass"] and not recorded.get(op, {}).get("pass")]
-    assert not stale, f"tested.json misses passing overloads {stale}; run python -m fx2mlx.opcases --record"
+    assert not stale, f"tested.json misses passing overloads {stale}; run python -m fx2mlx.conformance.opcases --record"
 
 
 def test_ops_command_json(capsys):

@@ -2,8 +2,8 @@
 overloads, on inputs chosen for PyTorch's semantics (negative dims, keepdim, empty tensors, integer
 division and remainder signs, type promotion, float16/bfloat16/int/bool dtypes).
 
-    python -m fx2mlx.opcases            # run every case, print failures
-    python -m fx2mlx.opcases --record   # ... and rewrite fx2mlx/op_mappings/tested.json
+    python -m fx2mlx.conformance.opcases            # run every case, print failures
+    python -m fx2mlx.conformance.opcases --record   # ... and rewrite fx2mlx/op_mappings/tested.json
 
 A few overloads never come out of torch.export (out= variants, stride queries on static shapes, the
 mutating batch norm): those are checked at the IR level (`IRCase`: one node calling the overload,
@@ -645,8 +645,8 @@ def record(results: list[Result], path=None) -> dict:
 
     path = Path(path) if path else TESTED_JSON
     tm = tested_map(results, DEFAULT_OUT if DEFAULT_OUT.exists() else None)
-    doc = {"about": "Core ATen overloads with a passing differential test (fx2mlx.opcases and the OpInfo sweep). "
-                    "Regenerate: python -m fx2mlx.opcases --record",
+    doc = {"about": "Core ATen overloads with a passing differential test (fx2mlx.conformance.opcases and the OpInfo sweep). "
+                    "Regenerate: python -m fx2mlx.conformance.opcases --record",
            "torch": torch.__version__, "mlx": mx.__version__, "overloads": tm}
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return tm
@@ -656,7 +656,7 @@ def main(argv=None) -> int:
     import argparse
     import time
 
-    ap = argparse.ArgumentParser(prog="python -m fx2mlx.opcases")
+    ap = argparse.ArgumentParser(prog="python -m fx2mlx.conformance.opcases")
     ap.add_argument("--record", action="store_true", help="rewrite fx2mlx/op_mappings/tested.json")
     ap.add_argument("-k", default=None, help="only cases whose name contains this")
     a = ap.parse_args(argv)

@@ -1,11 +1,11 @@
 """Conformance sweep on PyTorch's OpInfo database (`op_db`): every entry, every sample.
 
-    python -m fx2mlx.opinfo                       # float32, all ops, 2 workers -> opinfo_results.json
-    python -m fx2mlx.opinfo --dtypes all          # + the other dtypes each op supports (MLX has)
-    python -m fx2mlx.opinfo --ops add,sin --show  # a few ops, failures printed
+    python -m fx2mlx.conformance.opinfo                       # float32, all ops, 2 workers -> opinfo_results.json
+    python -m fx2mlx.conformance.opinfo --dtypes all          # + the other dtypes each op supports (MLX has)
+    python -m fx2mlx.conformance.opinfo --ops add,sin --show  # a few ops, failures printed
 
 Each sample becomes a call `op(sample.input, *sample.args, **sample.kwargs)`; all samples of one op
-(and dtype) are exported together (see `fx2mlx.opcheck`). Per sample: pass, fail (ran, wrong result
+(and dtype) are exported together (see `fx2mlx.conformance.opcheck`). Per sample: pass, fail (ran, wrong result
 or raised), unsupported (fx2mlx refused to lower it), export (torch.export could not capture it:
 not counted), skip (PyTorch eager raised or returned no tensor). A failing sample of an op listed in
 `XFAIL` (with the reason) counts as xfail. The score is pass / (pass + fail + unsupported + xfail),
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "tests" / "ops" / "opinfo_float32.json"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "tests" / "ops" / "opinfo_float32.json"
 # dtypes of the sweep besides float32 (MLX has these; float64/complex128 are CPU-only or absent)
 OTHER_DTYPES = ("float16", "bfloat16", "int32", "int64", "bool")
 
@@ -203,7 +203,6 @@ def _worker(keys: list[str], dtypes: list[str], max_samples, out_path: str) -> N
 def sweep(keys: list[str], dtypes: list[str], jobs: int = 2, max_samples: int | None = None,
           progress=None, op_timeout: float = 900) -> list[dict]:
     """Run the ops in `keys` in `jobs` worker processes; returns one record per (op, dtype)."""
-    import subprocess
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="fx2mlx-opinfo-"))
@@ -259,7 +258,7 @@ def sweep(keys: list[str], dtypes: list[str], jobs: int = 2, max_samples: int | 
 def _spawn(shard, dtypes, max_samples, path: Path, j):
     import subprocess
 
-    cmd = [sys.executable, "-m", "fx2mlx.opinfo", "--worker", "--ops", ",".join(shard),
+    cmd = [sys.executable, "-m", "fx2mlx.conformance.opinfo", "--worker", "--ops", ",".join(shard),
            "--dtypes", ",".join(dtypes), "--out", str(path)]
     if max_samples:
         cmd += ["--max-samples", str(max_samples)]
@@ -342,7 +341,7 @@ def print_summary(records: list[dict], show: bool = False, console=None) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m fx2mlx.opinfo", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m fx2mlx.conformance.opinfo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--ops", help="comma-separated OpInfo names (name or name.variant); default all")
     ap.add_argument("--dtypes", default="float32", help="comma-separated, or 'all' (float32 + %s)" % ", ".join(OTHER_DTYPES))
     ap.add_argument("--jobs", type=int, default=2)
@@ -382,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     records = sweep(keys, dtypes, a.jobs, a.max_samples, progress, op_timeout=a.op_timeout)
     out = Path(a.out) if a.out else (DEFAULT_OUT if not a.ops and dtypes == ["float32"] else None)
     meta = {"dtypes": dtypes, "ops": len(keys), "seconds": round(time.time() - t0, 1), "jobs": a.jobs,
-            "max_samples": a.max_samples, "command": "python -m fx2mlx.opinfo " + " ".join(argv or sys.argv[1:])}
+            "max_samples": a.max_samples, "command": "python -m fx2mlx.conformance.opinfo " + " ".join(argv or sys.argv[1:])}
     if a.update:
         out = Path(a.update)
         doc = json.loads(out.read_text())

@@ -6,8 +6,9 @@ The target is the inference part of the core opset of the installed torch: every
   override   a hand-written lowering does (fx2mlx/compiler/overrides.py)
   missing    neither (the reason, where MLX cannot express it, is in MISSING_WHY)
 and `tested` when a differential test whose exported graph contains the overload passed: the core op
-cases (fx2mlx/opcases.py, `tests/ops/test_core_ops.py`) or the OpInfo sweep (`python -m fx2mlx.opinfo`),
-as recorded in fx2mlx/op_mappings/tested.json (`python -m fx2mlx.opcases --record` rewrites it).
+cases (fx2mlx/conformance/opcases.py, `tests/ops/test_core_ops.py`) or the OpInfo sweep
+(`python -m fx2mlx.conformance.opinfo`), as recorded in fx2mlx/op_mappings/tested.json
+(`python -m fx2mlx.conformance.opcases --record` rewrites it).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import functools
 import json
 from pathlib import Path
 
-TESTED_JSON = Path(__file__).resolve().parent / "op_mappings" / "tested.json"
+TESTED_JSON = Path(__file__).resolve().parent.parent / "op_mappings" / "tested.json"
 
 # Family of the core overloads that have no table entry (mapped ones take their table file's name).
 _FAMILY_HINTS = (
@@ -86,8 +87,8 @@ def load_tested(path: Path = TESTED_JSON) -> dict:
 
 def status(tested: dict | None = None) -> list[dict]:
     """One row per core overload: op, family, status, where, tested, tested_by."""
-    from .compiler.optable import default_tables
-    from .compiler.overrides import OVERRIDES
+    from ..compiler.optable import default_tables
+    from ..compiler.overrides import OVERRIDES
 
     tables = default_tables()
     tested = load_tested() if tested is None else tested
@@ -109,8 +110,8 @@ def status(tested: dict | None = None) -> list[dict]:
 
 def _has_cpp(op: str) -> bool:
     """Whether the C++ target can emit the overload (a `cpp:` form, or an override with a C++ template)."""
-    from .compiler.optable import default_tables
-    from .compiler.overrides import OVERRIDES
+    from ..compiler.optable import default_tables
+    from ..compiler.overrides import OVERRIDES
 
     if op in OVERRIDES:
         return OVERRIDES[op].cpp is not None
@@ -120,7 +121,7 @@ def _has_cpp(op: str) -> bool:
 
 def cpp_entries() -> tuple[int, int]:
     """(table entries with a `cpp:` form, all table entries)."""
-    from .compiler.optable import default_tables
+    from ..compiler.optable import default_tables
 
     tables = default_tables()
     return sum(bool(e.cpp) for e in tables.values()), len(tables)
@@ -147,8 +148,8 @@ def summary(rows: list[dict]) -> dict:
 
 def _beyond_core() -> int:
     """Overloads lowered besides the core target (composites kept from decomposition, non-core ops)."""
-    from .compiler.optable import default_tables
-    from .compiler.overrides import OVERRIDES
+    from ..compiler.optable import default_tables
+    from ..compiler.overrides import OVERRIDES
 
     core = set(core_overloads())
     return len({k for k in list(default_tables()) + list(OVERRIDES) if k.startswith("aten.") and k not in core})
@@ -205,7 +206,7 @@ def print_table(rows: list[dict], shown: list[dict]) -> None:
                   f"overloads torch {_torch_version()} tags core, minus *_backward and resize_. "
                   f"Beyond the core opset: {s['beyond_core']} more ATen overloads lowered. C++ target: {s['cpp']} of "
                   f"the {s['lowered']} lowered core overloads, {s['cpp_entries']} of {s['entries']} table entries have a "
-                  f"C++ form (`python -m fx2mlx.cppcheck` checks them).")
+                  f"C++ form (`python -m fx2mlx.conformance.cppcheck` checks them).")
 
 
 def _torch_version() -> str:

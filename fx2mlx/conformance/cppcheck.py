@@ -1,13 +1,14 @@
 """Differential checks of the C++ forms of op-table entries: PyTorch eager vs. the C++ program fx2mlx emits.
 
-The C++ twin of `fx2mlx.opcheck`: the same `Call`s (e.g. every case of `fx2mlx.opcases`) are wrapped in one
-module and captured once; each call's slice of the graph is lowered and rendered to C++ on its own (a call
-whose ops lack a `cpp:` form is reported as `no-cpp`, naming them), and all the others are emitted as ONE
-C++ program, built once with CMake and run once. Its outputs are judged as `opcheck` judges the Python ones (same
-tolerances). A statement that does not compile fails its call (found from the compiler's model.cpp line) and
-the others are built again; a program that aborts is narrowed down by halving.
+The C++ twin of `fx2mlx.conformance.opcheck`: the same `Call`s (e.g. every case of
+`fx2mlx.conformance.opcases`) are wrapped in one module and captured once; each call's slice of the graph
+is lowered and rendered to C++ on its own (a call whose ops lack a `cpp:` form is reported as `no-cpp`,
+naming them), and all the others are emitted as ONE C++ program, built once with CMake and run once. Its
+outputs are judged as `opcheck` judges the Python ones (same tolerances, `compare.op_tolerance`). A
+statement that does not compile fails its call (found from the compiler's model.cpp line) and the others
+are built again; a program that aborts is narrowed down by halving.
 
-    python -m fx2mlx.cppcheck [-k NAME] [--keep DIR]     # all fx2mlx.opcases cases (or those matching NAME)
+    python -m fx2mlx.conformance.cppcheck [-k NAME] [--keep DIR]   # all opcases cases (or those matching NAME)
 
 Result statuses: pass, fail, no-cpp (an op has no C++ form), unsupported / export / skip as in opcheck.
 """
@@ -54,7 +55,7 @@ def _capture(calls, idxs, refs, results) -> list:
     n_out = [len(refs[i]) for i in idxs]
     try:
         ep = _export(batch, tuple(batch.inputs))
-        raw, weights = to_ir(ep, batch, "fx2mlx.cppcheck")
+        raw, weights = to_ir(ep, batch, "fx2mlx.conformance.cppcheck")
         if len(raw.outputs) != sum(n_out) or len(raw.user_inputs) != len(batch.inputs):
             raise ValueError("the graph's inputs or outputs do not match the calls' tensors")
     except Exception as e:  # noqa: BLE001
@@ -87,7 +88,7 @@ def _render_each(calls, idxs, outs, program, ops_of, results) -> list[int]:
             results[i] = Result(calls[i].name, "unsupported", _first_line(e), ops_of[i])
             continue
         try:
-            CppEmitter(lowered, source="fx2mlx.cppcheck").render()
+            CppEmitter(lowered, source="fx2mlx.conformance.cppcheck").render()
         except LoweringError as e:
             missing = sorted({ln.node.target for ln in lowered.nodes.values() if _no_cpp(ln)})
             results[i] = Result(calls[i].name, "no-cpp", "no C++ form: " + (", ".join(missing) or _first_line(e)),
@@ -110,14 +111,14 @@ def _build_and_run(calls, idxs, outs, program, weights, tensors, refs, results, 
     from fx2mlx.compiler.weights import mlx_weights
     from fx2mlx.cpp.build import BuildError, build, run
     from fx2mlx.cpp.emit import CppEmitter, write_cpp
-    from fx2mlx.opcheck import to_mx
+    from .opcheck import to_mx
 
     while idxs:
         flat = [o for i in idxs for o in outs[i]]
         sub = _subprogram(program, flat)
         lowered = lower(sub)
         folder.mkdir(parents=True, exist_ok=True)
-        write_cpp(folder, lowered, source="fx2mlx.cppcheck")
+        write_cpp(folder, lowered, source="fx2mlx.conformance.cppcheck")
         mx.save_safetensors(str(folder / "weights.safetensors"), mlx_weights(lowered, weights))
         mx.save_safetensors(str(folder / "inputs.safetensors"),
                             {f"input_{k}": to_mx(tensors[inp.name]) for k, inp in enumerate(sub.user_inputs)})
@@ -125,7 +126,7 @@ def _build_and_run(calls, idxs, outs, program, weights, tensors, refs, results, 
         try:
             exe = build(folder, jobs=jobs)
         except BuildError as e:
-            cpp_names = {c: v for v, c in CppEmitter(lowered, source="fx2mlx.cppcheck").graph()["dumped"]}
+            cpp_names = {c: v for v, c in CppEmitter(lowered, source="fx2mlx.conformance.cppcheck").graph()["dumped"]}
             bad = _failing_statements(str(e), folder / "cpp" / "model.cpp", cpp_names)
             culprits = [i for i in idxs if bad.keys() & {n.name for n in _subprogram(program, outs[i]).nodes}]
             if not culprits:  # a runtime header (or something else) does not compile: every call fails
@@ -205,8 +206,8 @@ def main(argv=None) -> int:
 
     from . import opcases
 
-    ap = argparse.ArgumentParser(prog="python -m fx2mlx.cppcheck",
-                                 description="Check the C++ forms of the op tables on the fx2mlx.opcases calls.")
+    ap = argparse.ArgumentParser(prog="python -m fx2mlx.conformance.cppcheck",
+                                 description="Check the C++ forms of the op tables on the fx2mlx.conformance.opcases calls.")
     ap.add_argument("-k", default=None, help="only cases whose name contains this")
     ap.add_argument("--keep", default=None, help="build in this folder and keep it")
     ap.add_argument("--jobs", type=int, default=None, help="parallel compile jobs")

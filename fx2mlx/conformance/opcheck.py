@@ -1,6 +1,6 @@
 """Differential checks of single ops: PyTorch eager vs. the MLX code fx2mlx emits for them.
 
-The op tests (tests/ops) and the OpInfo sweep (`fx2mlx.opinfo`) both use this. Many calls are checked
+The op tests (tests/ops) and the OpInfo sweep (`fx2mlx.conformance.opinfo`) both use this. Many calls are checked
 with one export: `check_calls` wraps every call in one module, captures it once, then lowers each
 call's slice of the graph on its own (so one unsupported op fails only its own call), emits the
 passing ones together and compares every output with PyTorch's.
@@ -18,21 +18,14 @@ import contextlib
 import functools
 import math
 import tempfile
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-import numpy as np
 import torch
 from torch.utils import _pytree as pytree
 
-# (atol, rtol) per result dtype; ops may widen them (see `Call.tol`).
-TOLERANCES = {
-    "float32": (1e-5, 1e-4), "float64": (1e-5, 1e-4), "float16": (1e-3, 2e-3), "bfloat16": (1e-2, 1.6e-2),
-    "complex64": (1e-5, 1e-4),
-}
+from .compare import _dtname, compare_half, compare_values, mx_to_numpy, op_tolerance
 
 
 @dataclass
@@ -43,7 +36,7 @@ class Call:
     fn: Callable
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
-    tol: tuple[float, float] | None = None  # (atol, rtol) overriding TOLERANCES
+    tol: tuple[float, float] | None = None  # (atol, rtol) replacing `compare.op_tolerance`
     compare: str = "values"  # "values" | "normwise" (rtol relative to max |ref|) | "shape" (shape and dtype only)
     check: Callable | None = None  # extra predicate on (torch outputs, mlx outputs as numpy) -> str|None
 
@@ -122,99 +115,6 @@ def to_mx(t: torch.Tensor):
     a = from_numpy(to_numpy(t))  # (bfloat16 through float32)
     want = getattr(mx, dtypes.MX[name]) if name in dtypes.MX else a.dtype
     return a if a.dtype == want else a.astype(want)
-
-
-def mx_to_numpy(a) -> np.ndarray:
-    import mlx.core as mx
-
-    if a.dtype == mx.bfloat16:
-        a = a.astype(mx.float32)
-    return np.array(a, copy=False)
-
-
-def _dtname(a) -> str:
-    s = str(a.dtype).replace("mlx.core.", "").replace("torch.", "")
-    return "bool" if s == "bool_" else s
-
-
-def compare_values(ref: torch.Tensor, got, tol=None, normwise: bool = False) -> tuple[str | None, float]:
-    """None if `got` (mx.array) matches `ref` (torch) in shape, dtype and values; else why.
-    normwise: the relative tolerance scales with the largest |ref| (for ill-conditioned results such as
-    matrix exponentials, where PyTorch's own float32 error is relative to the norm, not to each entry)."""
-    import mlx.core as mx
-
-    if not isinstance(got, mx.array):
-        return f"MLX gave {type(got).__name__}, PyTorch a tensor", math.inf
-    if tuple(got.shape) != tuple(ref.shape):
-        return f"shape {tuple(got.shape)}, PyTorch's is {tuple(ref.shape)}", math.inf
-    rdt, gdt = _dtname(ref), _dtname(got)
-    if rdt != gdt:
-        return f"dtype {gdt}, PyTorch's is {rdt}", math.inf
-    r = ref.detach().cpu().resolve_conj().resolve_neg()
-    r = (r.float() if r.dtype == torch.bfloat16 else r).numpy()
-    g = mx_to_numpy(got)
-    if r.size == 0:
-        return None, 0.0
-    if rdt == "bool" or not (np.issubdtype(r.dtype, np.floating) or np.issubdtype(r.dtype, np.complexfloating)):
-        bad = r != g
-        if bad.any():
-            i = np.argwhere(bad)[0]
-            return f"{int(bad.sum())} of {r.size} elements differ (e.g. at {tuple(int(x) for x in i)}: " \
-                   f"MLX {g[tuple(i)]!r}, PyTorch {r[tuple(i)]!r})", math.inf
-        return None, 0.0
-    atol, rtol = tol or TOLERANCES.get(rdt, (1e-5, 1e-4))
-    r64, g64 = r.astype(np.complex128 if np.iscomplexobj(r) else np.float64), g.astype(np.complex128 if np.iscomplexobj(g) else np.float64)
-    nan_r, nan_g = np.isnan(r64), np.isnan(g64)
-    if (nan_r != nan_g).any():
-        i = np.argwhere(nan_r != nan_g)[0]
-        return f"NaN mismatch at {tuple(int(x) for x in i)}: MLX {g[tuple(i)]!r}, PyTorch {r[tuple(i)]!r}", math.inf
-    fin = ~nan_r
-    inf_r = np.isinf(r64) & fin
-    if (inf_r & (r64 != g64)).any():
-        i = np.argwhere(inf_r & (r64 != g64))[0]
-        return f"inf mismatch at {tuple(int(x) for x in i)}: MLX {g[tuple(i)]!r}, PyTorch {r[tuple(i)]!r}", math.inf
-    ok = fin & ~inf_r
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.where(ok, np.abs(r64 - g64), 0.0)
-        bound = atol + rtol * np.abs(np.where(ok, r64, 0.0))
-        if normwise:
-            bound = atol + rtol * float(np.abs(np.where(ok, r64, 0.0)).max())
-    worst = float(err.max()) if err.size else 0.0
-    if not np.isfinite(worst) or (err > bound).any():
-        i = np.argwhere(~(err <= bound))[0]
-        return (f"max abs error {worst:.3g} > atol {atol:g} + rtol {rtol:g}·|ref| "
-                f"(e.g. at {tuple(int(x) for x in i)}: MLX {g[tuple(i)]!r}, PyTorch {r[tuple(i)]!r})"), worst
-    return None, worst
-
-
-def compare_half(ref: torch.Tensor, ref32: torch.Tensor, got, tol=None) -> tuple[str | None, float]:
-    """A float16/bfloat16 result judged against the float32 computation on the same values: PyTorch's
-    CPU kernels and MLX both compute in float32 and round, but in different orders (summation, fused
-    bias, intermediate roundings), so two correct half results can differ by several ulp where values
-    cancel. `got` passes if its distance from the float32 result, rounded to the half type, is within
-    the dtype tolerance plus PyTorch's own largest distance from it: MLX is no less accurate than
-    PyTorch. Non-finite values must match that rounded float32 result."""
-    import mlx.core as mx
-
-    if not isinstance(got, mx.array) or _dtname(got) != _dtname(ref) or tuple(got.shape) != tuple(ref.shape):
-        return "dtype or shape differ", math.inf
-    if tuple(ref32.shape) != tuple(ref.shape) or ref32.dtype != torch.float32:
-        return "no float32 reference", math.inf
-    best = ref32.to(ref.dtype).float().numpy().astype(np.float64)  # the correctly rounded half result
-    p = ref.float().numpy().astype(np.float64)
-    g = mx_to_numpy(got.astype(mx.float32)).astype(np.float64)
-    fin = np.isfinite(best)
-    if (np.isnan(g) != np.isnan(best)).any() or (~fin & ~np.isnan(best) & (g != best)).any():
-        return "non-finite values differ from the float32 result", math.inf
-    atol, rtol = tol or TOLERANCES[_dtname(ref)]
-    both = fin & np.isfinite(p)
-    own = float(np.abs(p - best)[both].max()) if both.any() else 0.0
-    err = np.abs(np.where(fin, g - best, 0.0))
-    bound = atol + rtol * np.abs(np.where(fin, best, 0.0)) + own
-    worst = float(err.max()) if err.size else 0.0
-    if (err > bound).any():
-        return (f"vs the float32 result: MLX max error {worst:.3g}, PyTorch's own {own:.3g}"), worst
-    return None, worst
 
 
 # --------------------------------------------------------------------------------------------------
@@ -303,7 +203,7 @@ def _emit_and_load(lowered, weights: dict):
     from fx2mlx.compiler.emit_py import PyEmitter
     from fx2mlx.compiler.weights import mlx_weights
 
-    code = PyEmitter(lowered, source="fx2mlx.opcheck").render()
+    code = PyEmitter(lowered, source="fx2mlx.conformance.opcheck").render()
     tmp = Path(tempfile.mkdtemp(prefix="fx2mlx-opcheck-"))
     (tmp / "model.py").write_text(code)
     mx.save_safetensors(str(tmp / "weights.safetensors"), mlx_weights(lowered, weights))
@@ -376,7 +276,7 @@ def _check_group(calls, idxs: list[int], refs, results) -> None:
     try:
         ep = _export(batch, tuple(batch.inputs))
         stage = "capture"  # torch.export succeeded: what fails from here on is fx2mlx's
-        program, weights = to_ir(ep, batch, "fx2mlx.opcheck")
+        program, weights = to_ir(ep, batch, "fx2mlx.conformance.opcheck")
         if len(program.outputs) != sum(n_out):
             raise ValueError(f"the graph has {len(program.outputs)} outputs, the calls {sum(n_out)} tensors")
         if len(program.user_inputs) != len(batch.inputs):
@@ -477,10 +377,11 @@ def _judge(c: Call, ref: list, got: list, ops) -> Result:
                 return Result(c.name, "fail", f"output {k}: shape/dtype {getattr(g, 'shape', None)} "
                                               f"{_dtname(g) if isinstance(g, mx.array) else ''} vs {tuple(r.shape)} {_dtname(r)}", ops)
             continue
-        why, err = compare_values(r, g, c.tol, normwise=c.compare == "normwise")
+        tol = c.tol or op_tolerance(ops, _dtname(r))
+        why, err = compare_values(r, g, tol, normwise=c.compare == "normwise")
         if why and r.dtype in (torch.float16, torch.bfloat16) and _REFS32.get(id(c)) is not None \
                 and len(_REFS32[id(c)]) == len(ref):
-            half_why, err = compare_half(r, _REFS32[id(c)][k], g, c.tol)
+            half_why, err = compare_half(r, _REFS32[id(c)][k], g, tol)
             if half_why is None:
                 why = None
             else:
@@ -580,7 +481,7 @@ def check_ir(name: str, overload: str, args: tuple = (), kwargs: dict | None = N
             if tuple(g.shape) != tuple(r.shape) or _dtname(g) != _dtname(r):
                 return Result(name, "fail", f"output {k}: {tuple(g.shape)} {_dtname(g)} vs {tuple(r.shape)} {_dtname(r)}", ops)
         elif isinstance(r, torch.Tensor):
-            why, err = compare_values(r, g, tol)
+            why, err = compare_values(r, g, tol or op_tolerance(ops, _dtname(r)))
             if why:
                 return Result(name, "fail", f"output {k}: {why}", ops, err)
             worst = max(worst, err)
