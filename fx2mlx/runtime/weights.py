@@ -43,6 +43,14 @@ def load_weights(model, file, *, dtype=None, tied=None, renamed=None):
         values[key] = value
     for alias, name in tied.items():
         values[attr(alias)] = values[attr(name)]
-    model.load_weights(list(values.items()), strict=False)
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = model
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(leaf)] = value
+        else:
+            node[leaf] = value
     mx.eval(model.parameters())
     return model
