@@ -13,9 +13,9 @@ from pathlib import Path
 
 import jinja2
 
-from . import dtypes, ir, layouts
+from . import dtypes, ir, layouts, signatures
 from .lowering import Lowered
-from .modtree import Call, attr_code, base_name, build_calls, owns
+from .modtree import Call, attr_code, base_name, build_calls, owns, size_symbol, value_types
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
@@ -52,6 +52,8 @@ class ClassDef:
     init_lines: list = field(default_factory=list)
     instances: list = field(default_factory=list)
     doc: str = ""
+    builtin: bool = False  # an mlx.nn layer (nn.Linear, ...): not emitted, constructed positionally
+    suffix: str = ""  # fixed constructor arguments of a builtin (", bias=False")
 
 
 def weight_shapes(lowered: Lowered, dtype: str | None) -> dict[str, tuple[tuple, str]]:
@@ -85,10 +87,15 @@ class PyEmitter:
         self.by_input = {i.name: i for i in self.program.inputs}
         self.users = self._users()
         self.weight_names = self.program.weight_names()
+        self.types = value_types(self.program)
+        self.node_map = self.program.node_map()
+        self.labels = self.program.dim_labels()
+        self.renamed: dict[str, str] = {}
+        self.arg_names: dict[int, list] = {}
         import builtins
 
-        self.reserved = ({"self", "mx", "nn", "math", "json", "Path", "tree_flatten", "load", "INPUTS"}
-                         | set(dir(builtins)) | runtime_names(lowered.runtime_modules))
+        self.reserved = ({"self", "mx", "nn", "math", "json", "Path", "tree_flatten", "load", "INPUTS", "TIED", "RENAMED", "load_weights"}
+                         | (set(dir(builtins)) - {"input"}) | runtime_names(lowered.runtime_modules))
 
     # -- the module tree ----------------------------------------------------------------------------
     def _tree(self, calls: Call) -> ModNode:
@@ -122,6 +129,8 @@ class PyEmitter:
                          and all(k.isdigit() for k in m.children)
                          and sorted(int(k) for k in m.children) == list(range(len(m.children))))
         self.list_paths = {p for p, m in nodes.items() if m.is_list}
+        self.nodes = nodes
+        self.renamed = _renames(nodes.values())
         return root
 
     # -- forward bodies -----------------------------------------------------------------------------
@@ -131,6 +140,24 @@ class PyEmitter:
             for r in n.refs():
                 users.setdefault(r.name, []).append(n)
         return users
+
+    def _attr(self, base: str, rel: str, prefix: str = "", lists: bool = True) -> str:
+        return attr_code(base, rel, self.list_paths if lists else set(), prefix, self.renamed)
+
+    def _size_label(self, v: str) -> str:
+        """A readable name for the dynamic size value `v` (a sym_size.int node)."""
+        sym = size_symbol(self.node_map[v], self.types)
+        if sym in self.labels:
+            return self.labels[sym]
+        for i in self.program.user_inputs:
+            if isinstance(i.type, ir.TensorType) and sym in i.type.shape:
+                axis = i.type.shape.index(sym)
+                if axis == 0 and i.type.rank >= 2:
+                    return "batch"
+                if axis == 1 and i.type.rank in (2, 3):
+                    return "seq"
+                return f"{i.name}_dim{axis}"
+        return "size"
 
     def render_body(self, call: Call, is_root: bool) -> tuple:
         names: dict[str, str] = {}
@@ -147,12 +174,15 @@ class PyEmitter:
             return name
 
         args = []
-        for v in call.inputs:
+        proposed = self.arg_names.get(id(call)) or [None] * len(call.inputs)
+        for v, want in zip(call.inputs, proposed):
             inp = self.by_input.get(v)
             if (is_root or (inp is not None and inp.type is None)) and inp is not None and inp.kind == "user":
                 names[v] = fresh(v)  # (a non-tensor user input, e.g. a KV cache, keeps its name everywhere)
             elif inp is not None and inp.kind != "user":
-                names[v] = fresh(inp.target.rsplit(".", 1)[-1])
+                names[v] = fresh(inp.target.rsplit(".", 1)[-1].lstrip("_") or "w")
+            elif want:
+                names[v] = fresh(want)
             else:
                 names[v] = fresh("x")
             args.append(names[v])
@@ -171,23 +201,44 @@ class PyEmitter:
                 for target in self.weight_names[v]:
                     if owns(call.path, target):
                         rel = target[len(call.path) + 1:] if call.path else target
-                        return attr_code("self", rel, self.list_paths, call.path)
+                        return self._attr("self", rel, call.path)
             raise KeyError(f"value {v} is not visible in {call.path or '<root>'}")
 
         lines = []
+        by_tensor: dict[str, list] = {}  # dynamic sizes read from a tensor input
+        for v, (t, axis) in call.derived.items():
+            names[v] = fresh(self._size_label(v))
+            by_tensor.setdefault(t, []).append((names[v], axis))
+        for t, sizes in by_tensor.items():
+            lhs = ", ".join(n for n, _ in sizes)
+            rhs = ", ".join(f"{namer(t)}.shape[{a}]" for _, a in sizes)
+            lines.append(f"{lhs} = {rhs}")
         if is_root and self.dtype:  # a float16/bfloat16 model computes in that dtype: cast float inputs
             for i in self.program.user_inputs:
                 if isinstance(i.type, ir.TensorType) and dtypes.is_float(i.type.dtype) and i.type.dtype != self.dtype:
                     lines.append(f"{names[i.name]} = {names[i.name]}.astype(mx.{dtypes.MX[self.dtype]})")
         items = call.items
         skip: set[str] = set()
-        for idx, it in enumerate(items):
+        loops = self._loops(call, is_root)
+        prefer = {}  # a value a loop carries: named after the members' argument (`hidden_states`)
+        for loop in loops.values():
+            first = loop["calls"][0]
+            want = (self.arg_names.get(id(first)) or [None] * len(first.inputs))[loop["chain"]]
+            if loop["reuse"] and want:
+                prefer[first.inputs[loop["chain"]]] = want
+        idx = 0
+        while idx < len(items):
+            it = items[idx]
+            if idx in loops:
+                idx = self._emit_loop(call, loops[idx], names, namer, fresh, lines)
+                continue
+            idx += 1
             if isinstance(it, Call):
-                outs = [fresh(base_name(o)) for o in it.outputs]
+                rel = it.path[len(call.path) + 1:] if call.path else it.path
+                outs = [fresh(prefer.get(o) or _result_name(rel)) for o in it.outputs]
                 for o, nm in zip(it.outputs, outs):
                     names[o] = nm
-                rel = it.path[len(call.path) + 1:] if call.path else it.path
-                callee = attr_code("self", rel, self.list_paths, call.path)
+                callee = self._attr("self", rel, call.path)
                 argstr = ", ".join(namer(v) for v in it.inputs)
                 if outs:
                     lines.append(f"{', '.join(outs)} = {callee}({argstr})")
@@ -211,19 +262,134 @@ class PyEmitter:
                         skip.add(u.name)
                     lines.append(f"{', '.join(slots)} = {expr}")
                     continue
-            names[n.name] = fresh(base_name(n.name))
+            sym = size_symbol(n, self.types)
+            names[n.name] = fresh(prefer.get(n.name) or (self._size_label(n.name) if sym else base_name(n.name)))
             lines.append(f"{names[n.name]} = {expr}")
         if is_root:
             ret = self._structure(self.program.out_spec, iter(self.program.outputs), namer)
             for target, ref in self._mutations():
-                lines.append(f"{attr_code('self', target, self.list_paths)} = {namer(ref)}")
+                lines.append(f"{self._attr('self', target)} = {namer(ref)}")
         else:
             outs = [namer(o) for o in call.outputs]
             ret = outs[0] if len(outs) == 1 else ", ".join(outs) if outs else "None"
+        sizes = {names[v] for v in call.derived} | {names[n.name] for n in items if isinstance(n, ir.Node)
+                                                       and n.name in names and size_symbol(n, self.types)}
+        lines = _drop_unused(lines, ret, sizes)
         m = re.match(r"^(\w+) = (.*)$", lines[-1]) if lines else None
         if m and m.group(1) == ret:  # `y = f(x); return y` -> `return f(x)`
             lines, ret = lines[:-1], m.group(2)
         return tuple(args), tuple(lines), ret
+
+    # -- loops over a ModuleList ----------------------------------------------------------------------
+    def _loops(self, call: Call, is_root: bool) -> dict[int, dict]:
+        """Runs of calls of every member of a list of one class, each fed the previous one's output:
+        item index where the run starts -> its description."""
+        items = call.items
+        at = {}  # list path -> [(item index, member index)]
+        for i, it in enumerate(items):
+            if isinstance(it, Call):
+                parent, _, last = it.path.rpartition(".")
+                if parent in self.list_paths and last.isdigit() and parent.startswith(call.path):
+                    at.setdefault(parent, []).append((i, int(last)))
+        pos = {}  # value -> index of the item that defines or contains it
+        for i, it in enumerate(items):
+            for n in (it.nodes() if isinstance(it, Call) else [it]):
+                pos[n.name] = i
+        out = {}
+        for lst, hits in at.items():
+            loop = self._loop(call, lst, hits, pos, is_root)
+            if loop:
+                out[loop["start"]] = loop
+        return out
+
+    def _loop(self, call: Call, lst: str, hits: list, pos: dict, is_root: bool) -> dict | None:
+        items = call.items
+        members = self.nodes[lst].children
+        n = len(members)
+        if n < 2 or [k for _, k in hits] != list(range(n)):
+            return None
+        if len({id(m.cls) for m in members.values()}) != 1 or any(m.cls is None for m in members.values()):
+            return None
+        idxs = [i for i, _ in hits]
+        calls = [items[i] for i in idxs]
+        gap = idxs[1] - idxs[0] - 1
+        if gap > 1 or idxs[0] - gap < 0 or any(b - a - 1 != gap for a, b in zip(idxs, idxs[1:])):
+            return None
+        pre = [items[i - 1] if gap else None for i in idxs]
+        if any(p is not None and (isinstance(p, Call) or isinstance(p.type, ir.TupleType)) for p in pre):
+            return None
+        if any(len(c.outputs) != 1 or len(c.inputs) != len(calls[0].inputs) for c in calls):
+            return None
+        outputs = set(call.outputs) | ({r.name for o in self.program.outputs for r in ir.iter_refs(o)} if is_root else set())
+        if is_root:
+            outputs |= {v.name for _, v in self.program.mutations if isinstance(v, ir.Ref)}
+        # the per-member value (a node before each call, e.g. `cache_entry(cache, k)`), with k as `i`
+        template, slot = None, None
+        if gap:
+            exprs = [self.lowered.render(p.name, lambda v: "\0" + v + "\0") for p in pre]
+            if len(re.findall(r"\b0\b", exprs[0])) != 1:
+                return None
+            template = re.sub(r"\b0\b", "{i}", exprs[0])
+            if any(template.replace("{i}", str(k)) != e for k, e in enumerate(exprs)):
+                return None
+            for k, (p, c) in enumerate(zip(pre, calls)):
+                if p.name not in c.inputs or p.name in outputs or any(u not in set(c.nodes()) for u in self.users.get(p.name, [])):
+                    return None
+                j = c.inputs.index(p.name)
+                if slot is None:
+                    slot = j
+                elif slot != j:
+                    return None
+        chain = None
+        for k in range(1, n):
+            prev, c = calls[k - 1], calls[k]
+            for j, (a, b) in enumerate(zip(calls[0].inputs, c.inputs)):
+                if j == slot:
+                    continue
+                if b == prev.outputs[0]:
+                    if chain not in (None, j):
+                        return None
+                    chain = j
+                elif a != b:
+                    return None
+            o = prev.outputs[0]
+            if o in outputs or any(u not in set(c.nodes()) for u in self.users.get(o, [])):
+                return None
+        if chain is None:
+            return None
+        v0 = calls[0].inputs[chain]
+        last = idxs[-1]
+        reuse = (v0 not in outputs and v0 not in self.weight_names
+                 and all(pos.get(u.name, -1) <= idxs[0] for u in self.users.get(v0, [])))
+        return {"start": idxs[0] - gap, "end": last + 1, "calls": calls, "list": lst, "chain": chain,
+                "slot": slot, "template": template, "reuse": reuse}
+
+    def _emit_loop(self, call: Call, loop: dict, names: dict, namer, fresh, lines: list) -> int:
+        calls = loop["calls"]
+        v0 = calls[0].inputs[loop["chain"]]
+        if loop["reuse"] and v0 in names:
+            h = names[v0]
+        else:
+            h = fresh(_result_name(loop["list"].rsplit(".", 1)[-1]))
+            lines.append(f"{h} = {namer(v0)}")
+        attr = loop["list"].rsplit(".", 1)[-1].lstrip("_")
+        item = fresh(attr[:-1] if len(attr) > 1 and attr.endswith("s") else attr if attr.isidentifier() else "layer")
+        i = fresh("i") if loop["slot"] is not None else None
+        rel = loop["list"][len(call.path) + 1:] if call.path else loop["list"]
+        seq = self._attr("self", rel, call.path)
+        args = []
+        for j, v in enumerate(calls[0].inputs):
+            if j == loop["chain"]:
+                args.append(h)
+            elif j == loop["slot"]:
+                args.append(re.sub("\0(.*?)\0", lambda m: namer(m.group(1)), loop["template"]).replace("{i}", i))
+            else:
+                args.append(namer(v))
+        head = f"for {i}, {item} in enumerate({seq}):" if loop["slot"] is not None else f"for {item} in {seq}:"
+        lines.append(head)
+        lines.append(f"    {h} = {item}({', '.join(args)})")
+        names[calls[-1].outputs[0]] = h
+        return loop["end"]
 
     def _mutations(self):
         return [(t, v.name) for t, v in self.program.mutations if isinstance(v, ir.Ref)]
@@ -248,18 +414,33 @@ class PyEmitter:
     def build(self) -> dict:
         calls = build_calls(self.program, self.root_type)
         root = self._tree(calls)
-        # bodies (a module whose calls differ cannot share one __call__)
-        for m in self._postorder(root):
+        proposed = signatures.input_names(self.program, list(calls.walk()))
+        for c in calls.walk():  # values of fx2mlx's own ops (KV cache, RoPE) keep their names
+            names = proposed.setdefault(id(c), [None] * len(c.inputs))
+            for j, v in enumerate(c.inputs):
+                n = self.node_map.get(v)
+                if names[j] is None and n is not None and n.target.startswith("fx2mlx."):
+                    names[j] = base_name(v)
+        self.arg_names = _agreed_names(proposed, calls)
+        classes: list[ClassDef] = []
+        by_key: dict[tuple, ClassDef] = {}
+        taken: dict[str, int] = {}
+        for m in self._postorder(root):  # children first: a body's loops need its children's classes
             if m.calls:
                 bodies = {self.render_body(c, m is root) for c in m.calls}
                 if len(bodies) > 1:  # build_calls inlines calls whose structure differs; this is a bug
                     raise AssertionError(f"module {m.path} is called several times with different code")
                 m.body = next(iter(bodies))
-        classes: list[ClassDef] = []
-        by_key: dict[tuple, ClassDef] = {}
-        taken: dict[str, int] = {}
-        for m in self._postorder(root):
             if m.is_list:
+                continue
+            builtin = _builtin(m)
+            if builtin is not None:
+                name, ctor, suffix = builtin
+                key = ("builtin", name, suffix)
+                cls = by_key.get(key) or ClassDef(name, m.type, None, builtin=True, suffix=suffix)
+                by_key[key] = cls
+                cls.instances.append(m)
+                m.cls, m.ctor = cls, ctor
                 continue
             key = (m.type, m.body, tuple((k, v[1]) for k, v in m.params.items()),
                    tuple((k, self._struct(c)) for k, c in m.children.items() if self._emitted(c)))
@@ -284,7 +465,7 @@ class PyEmitter:
         """What a child contributes to its parent's class identity: its class, or a list's item classes."""
         if m.is_list:
             return ("list",) + tuple(self._struct(c) for _, c in sorted(m.children.items(), key=lambda kv: int(kv[0])))
-        return m.cls.name if m.cls else None
+        return (m.cls.name, m.cls.suffix) if m.cls else None
 
     def _emitted(self, m: ModNode) -> bool:
         return bool(m.params or m.calls or any(self._emitted(c) for c in m.children.values()))
@@ -301,7 +482,7 @@ class PyEmitter:
             if items and all(i == items[0] for i in items):
                 return f"[{items[0]} for _ in range({len(items)})]"
             return "[" + ", ".join(items) + "]"
-        return f"{c.cls.name}({_kwargs(c.ctor)})"
+        return _ctor_code(c.cls, [(k, repr(v)) for k, v in c.ctor.items()])
 
     def _constructor(self, cls: ClassDef) -> None:
         """Literal slots that differ between instances become constructor arguments."""
@@ -324,12 +505,12 @@ class PyEmitter:
             slot = f"{pname}_shape"
             shape_code = slot if slot in varying else repr(tuple(shape))
             dtcode = "" if dt == "float32" else f", dtype=mx.{dtypes.MX[dt]}"
-            lines.append(f"{attr_code('self', pname, set())} = mx.zeros({shape_code}{dtcode})")
+            lines.append(f"{self._attr('self', pname, lists=False)} = mx.zeros({shape_code}{dtcode})")
         for cname, child in first.children.items():
             if not self._emitted(child):
                 continue
             expr = self._child_ctor_expr(child, cname, varying)
-            lines.append(f"{attr_code('self', cname, set())} = {expr}")
+            lines.append(f"{self._attr('self', cname, lists=False)} = {expr}")
         cls.init_lines = lines
 
     def _child_ctor_expr(self, child: ModNode, cname: str, varying: set) -> str:
@@ -339,8 +520,7 @@ class PyEmitter:
             if any(pref + k in varying for k in flat):
                 return self._list_expr(child, lambda k, v: pref + k if pref + k in varying else repr(v))
             return self._child_expr(child)
-        args = ", ".join(f"{k}={pref + k if pref + k in varying else repr(v)}" for k, v in child.ctor.items())
-        return f"{child.cls.name}({args})"
+        return _ctor_code(child.cls, [(k, pref + k if pref + k in varying else repr(v)) for k, v in child.ctor.items()])
 
     def _list_expr(self, lst: ModNode, fmt) -> str:
         parts = []
@@ -348,7 +528,7 @@ class PyEmitter:
             if c.is_list:
                 parts.append(self._list_expr(c, lambda k, v, idx=idx: fmt(f"{idx}_{k}", v)))
             else:
-                parts.append(f"{c.cls.name}(" + ", ".join(f"{k}={fmt(f'{idx}_{k}', v)}" for k, v in c.ctor.items()) + ")")
+                parts.append(_ctor_code(c.cls, [(k, fmt(f"{idx}_{k}", v)) for k, v in c.ctor.items()]))
         return "[" + ", ".join(parts) + "]"
 
     # -- the file -----------------------------------------------------------------------------------
@@ -356,12 +536,103 @@ class PyEmitter:
         built = self.build()
         code = "\n".join(line for c in built["classes"] if c.body for line in c.body[1] + (c.body[2],))
         runtime = [v for v in (vendor_runtime(m, code) for m in self.lowered.runtime_modules) if v]
+        runtime.append(vendor_runtime("weights", "load_weights(model)"))
         ins = [{"name": i.name, "shape": list(i.type.shape), "dtype": i.type.dtype} for i in self.program.user_inputs
                if i.type is not None]
         return template_env().get_template("model.py.j2").render(
             source=self.source, classes=built["classes"], root=built["root"], root_ctor=built["root_ctor"],
             runtime=runtime, inputs=repr(ins), tied=repr(dict(sorted(self.program.aliases.items()))), out_spec=json.dumps(self.program.out_spec),
+            renamed=repr(dict(sorted(self.renamed.items()))) if self.renamed else "",
         )
+
+
+def _drop_unused(lines: list, ret: str, names: set) -> list:
+    """Drop `a, b = x.shape[i], x.shape[j]` lines (no side effects) whose names nothing reads."""
+    out = list(lines)
+    for k in range(len(out) - 1, -1, -1):
+        m = re.match(r"^([\w, ]+) = (.*)$", out[k])
+        lhs = [x.strip() for x in m.group(1).split(",")] if m else []
+        if not lhs or not set(lhs) <= names:
+            continue
+        rest = "\n".join(out[k + 1:] + [ret])
+        if not any(re.search(rf"\b{re.escape(x)}\b", rest) for x in lhs):
+            del out[k]
+    return out
+
+
+def _result_name(rel: str) -> str:
+    """The local name of a module call's result: `attention_out = self.attention(...)`."""
+    parts = [p for p in rel.split(".") if not p.isdigit()] or ["layer"]
+    attr = parts[-1].lstrip("_") or "module"
+    if attr in ("out", "output") or attr.endswith(("_out", "_output")):
+        return attr
+    return f"{attr}_out"
+
+
+def _ctor_code(cls: ClassDef, args: list[tuple[str, str]]) -> str:
+    if cls.builtin:  # mlx.nn layers take their sizes positionally, as mlx-lm writes them
+        return f"{cls.name}({', '.join(code for _, code in args)}{cls.suffix})"
+    return f"{cls.name}({', '.join(f'{k}={code}' for k, code in args)})"
+
+
+def _builtin(m: ModNode) -> tuple[str, dict, str] | None:
+    """(mlx.nn class, constructor sizes, fixed arguments) where the module is exactly that layer: the
+    same parameters (names, layout) and the same forward as generated for it."""
+    if m.children or m.body is None or len(m.body[0]) != 1 or m.body[1]:
+        return None
+    (a,), ret = m.body[0], m.body[2]
+    p = {k: v[0] for k, v in m.params.items()}
+    kind = m.type.rsplit(".", 1)[-1] if m.type.startswith("torch.nn.modules.") else None
+    w = p.get("weight")
+    if kind == "Linear" and w is not None and len(w) == 2:
+        if set(p) == {"weight", "bias"} and p["bias"] == (w[0],) and ret == f"mx.addmm(self.bias, {a}, self.weight.T)":
+            return "nn.Linear", {"input_dims": w[1], "output_dims": w[0]}, ""
+        if set(p) == {"weight"} and ret == f"{a} @ self.weight.T":
+            return "nn.Linear", {"input_dims": w[1], "output_dims": w[0]}, ", bias=False"
+    if kind == "Embedding" and set(p) == {"weight"} and len(w) == 2 and ret == f"self.weight[{a}]":
+        return "nn.Embedding", {"num_embeddings": w[0], "dims": w[1]}, ""
+    if kind == "LayerNorm" and w is not None and len(w) == 1:
+        mt = re.fullmatch(rf"mx\.fast\.layer_norm\({re.escape(a)}, self\.weight, (self\.bias|None), ([0-9.e+-]+)\)", ret)
+        if mt and float(mt.group(2)) > 0:
+            bias = mt.group(1) == "self.bias"
+            if set(p) == ({"weight", "bias"} if bias else {"weight"}) and (not bias or p["bias"] == w):
+                return "nn.LayerNorm", {"dims": w[0]}, f", eps={mt.group(2)}" + ("" if bias else ", bias=False")
+    return None
+
+
+def _renames(nodes) -> dict[str, str]:
+    """Attribute names for state_dict name parts that start with `_` (MLX's `parameters()` skips
+    those): the name without its leading underscores, unique among its siblings everywhere."""
+    siblings = [set(m.children) | set(m.params) for m in nodes]
+    parts = sorted({k for names in siblings for k in names if k.startswith("_")})
+    taken = {k for names in siblings for k in names}
+    out = {}
+    for part in parts:
+        new = part.lstrip("_") or "m"
+        new = new if new.isidentifier() else f"m{new}"
+        while new in taken or new in out.values():
+            new += "_"
+        out[part] = new
+    return out
+
+
+def _agreed_names(proposed: dict[int, list], root: Call) -> dict[int, list]:
+    """Argument names every call of a module type (with that many inputs) agrees on; others None, so
+    that instances of one class keep one `__call__`."""
+    groups: dict[tuple, list] = {}
+    for c in root.walk():
+        groups.setdefault((c.type, len(c.inputs)), []).append(c)
+    out = {}
+    for cs in groups.values():
+        names = []
+        for j in range(len(cs[0].inputs)):
+            got = {(proposed.get(id(c)) or [None] * len(c.inputs))[j] for c in cs}
+            names.append(got.pop() if len(got) == 1 else None)
+        if len(set(n for n in names if n)) != len([n for n in names if n]):
+            names = [None] * len(names)
+        for c in cs:
+            out[id(c)] = names
+    return out
 
 
 def _flat_ctor(m: ModNode) -> dict:

@@ -133,6 +133,9 @@ class Input:
 class ModuleInfo:
     path: str
     type: str
+    # per call of the module (execution order): its tensor forward arguments, each
+    # (parameter name, shape, dtype, source); source: ("input", user input) | ("call", path, index) | ()
+    signature: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ class Call:
     items: list = field(default_factory=list)  # ir.Node | Call
     inputs: list[str] = field(default_factory=list)  # value names coming from outside
     outputs: list[str] = field(default_factory=list)  # value names used outside
+    # dynamic sizes read from a tensor input instead of passed in: value -> (tensor input, axis)
+    derived: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def type_name(self) -> str:
@@ -61,7 +63,8 @@ def build_calls(program: ir.Program, root_type: str) -> Call:
 
 def _signature(c: Call, program: ir.Program) -> tuple:
     """The structure of one call, independent of value names: ops, constants, local dataflow."""
-    local: dict[str, int] = {v: i for i, v in enumerate(c.inputs)}
+    local: dict = {v: i for i, v in enumerate(c.inputs)}
+    local.update({v: ("size", local[t], axis) for v, (t, axis) in c.derived.items()})
     weights = {i.name: i.target for i in program.weight_inputs}
 
     def canon(v):
@@ -170,6 +173,44 @@ def _compute_interfaces(root: Call, program: ir.Program) -> None:
     order = {n.name: i for i, n in enumerate(program.nodes)}
     for c in root.walk():
         c.outputs.sort(key=lambda v: order.get(v, -1))
+    _derive_sizes(root, program)
+
+
+def size_symbol(node: ir.Node, types: dict) -> str | None:
+    """The symbol (e.g. "s53") a `sym_size.int` node reads, or None."""
+    if node.target != "aten.sym_size.int" or not isinstance(node.arg("self"), ir.Ref):
+        return None
+    t = types.get(node.arg("self").name)
+    dim = node.arg("dim")
+    if not isinstance(t, ir.TensorType) or not isinstance(dim, int) or not -t.rank <= dim < t.rank:
+        return None
+    sym = t.shape[dim]
+    return sym if isinstance(sym, str) and sym.isidentifier() else None
+
+
+def value_types(program: ir.Program) -> dict:
+    types = {i.name: i.type for i in program.inputs}
+    types.update({n.name: n.type for n in program.nodes})
+    return types
+
+
+def _derive_sizes(root: Call, program: ir.Program) -> None:
+    """A dynamic size (a `sym_size.int` value) that a call gets from outside is read from one of its
+    tensor inputs that has that size (`seq = hidden_states.shape[1]`) instead of being passed in."""
+    types = value_types(program)
+    nodes = program.node_map()
+    for c in root.walk():
+        for v in list(c.inputs):
+            n = nodes.get(v)
+            sym = size_symbol(n, types) if n is not None else None
+            if sym is None:
+                continue
+            for t in c.inputs:
+                tt = types.get(t)
+                if t not in c.derived and isinstance(tt, ir.TensorType) and sym in tt.shape:
+                    c.derived[v] = (t, tt.shape.index(sym))
+                    c.inputs.remove(v)
+                    break
 
 
 # -- attribute paths as code ---------------------------------------------------------------------
@@ -185,17 +226,19 @@ def _reserved() -> set[str]:
     return _NN_MODULE_ATTRS
 
 
-def attr_code(base: str, rel: str, list_paths: set[str], prefix: str = "") -> str:
-    """`self` + relative dotted path -> code (`self.layer[0].attention.self.query.weight`)."""
+def attr_code(base: str, rel: str, list_paths: set[str], prefix: str = "", renamed: dict | None = None) -> str:
+    """`self` + relative dotted path -> code (`self.layer[0].attention.self.query.weight`); `renamed`:
+    name part -> the attribute used for it."""
     code = base
     cur = prefix
     for part in rel.split(".") if rel else []:
+        attr = (renamed or {}).get(part, part)
         if cur in list_paths and part.isdigit():
             code += f"[{part}]"
-        elif part.isidentifier() and not keyword.iskeyword(part) and part not in _reserved():
-            code += f".{part}"
+        elif attr.isidentifier() and not keyword.iskeyword(attr) and attr not in _reserved():
+            code += f".{attr}"
         else:
-            code += f"[{part!r}]"
+            code += f"[{attr!r}]"
         cur = f"{cur}.{part}" if cur else part
     return code
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx.utils import tree_flatten
 
 INPUTS = [{'name': 'x', 'shape': [2, 7, 8], 'dtype': 'float32'}]  # example inputs: name, shape, dtype
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
@@ -110,6 +109,61 @@ def lstm(input, hx, params, has_biases, num_layers, bidirectional, batch_first):
     return _rnn_finish_output(x, unbatched, batch_first), h_n, c_n
 
 
+# ---- vendored from fx2mlx.runtime.weights: Weight loading for generated models: safetensors keyed by the PyTorch state_dict names. ----
+def load_weights(model, file, *, dtype=None, tied=None, renamed=None):
+    """Load `file` into `model` in place and return it. Keys are PyTorch state_dict names; `renamed` maps
+    a name part to the attribute the model uses for it (MLX skips attributes starting with `_`); `tied`
+    maps a tied weight's name to the stored name it shares. Missing, unexpected or mis-shaped weights
+    raise ValueError; with `dtype`, floating-point weights are cast to it."""
+    tied = tied or {}
+    renamed = renamed or {}
+
+    def attr(name):
+        return ".".join(renamed.get(part, part) for part in name.split("."))
+
+    weights = mx.load(str(file))
+    expected = {}
+    stack = [("", model.parameters())]
+    while stack:
+        prefix, tree = stack.pop()
+        items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+        for key, value in items:
+            name = f"{prefix}{key}"
+            if isinstance(value, mx.array):
+                expected[name] = value
+            else:
+                stack.append((name + ".", value))
+    stored = {attr(k): k for k in weights}
+    want = {k for k in expected if k not in {attr(a) for a in tied}}
+    missing = sorted(stored.get(k, k) for k in want - set(stored))
+    extra = sorted(stored[k] for k in set(stored) - want)
+    if missing or extra:
+        raise ValueError(f"{file}: weights do not match the model: missing {missing[:5]}"
+                         f"{' …' if len(missing) > 5 else ''}, unexpected {extra[:5]}{' …' if len(extra) > 5 else ''}")
+    values = {}
+    for key, name in stored.items():
+        value = weights[name]
+        if value.shape != expected[key].shape:
+            raise ValueError(f"{file}: {name} has shape {tuple(value.shape)}, the model expects "
+                             f"{tuple(expected[key].shape)}")
+        if dtype is not None and mx.issubdtype(value.dtype, mx.floating):
+            value = value.astype(dtype)
+        values[key] = value
+    for alias, name in tied.items():
+        values[attr(alias)] = values[attr(name)]
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = model
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(leaf)] = value
+        else:
+            node[leaf] = value
+    mx.eval(model.parameters())
+    return model
+
+
 class LSTM(nn.Module):
     """torch.nn.modules.rnn.LSTM"""
 
@@ -132,23 +186,11 @@ class LSTM(nn.Module):
         self.bias_ih_l1_reverse = mx.zeros((48,))
         self.bias_hh_l1_reverse = mx.zeros((48,))
 
-    def __call__(self, x):
+    def __call__(self, input):
         zeros = mx.zeros([4, 2, 12], dtype=mx.float32)
         zeros_1 = mx.zeros([4, 2, 12], dtype=mx.float32)
-        lstm_1, _, _ = lstm(x, [zeros, zeros_1], [self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0, self.weight_ih_l0_reverse, self.weight_hh_l0_reverse, self.bias_ih_l0_reverse, self.bias_hh_l0_reverse, self.weight_ih_l1, self.weight_hh_l1, self.bias_ih_l1, self.bias_hh_l1, self.weight_ih_l1_reverse, self.weight_hh_l1_reverse, self.bias_ih_l1_reverse, self.bias_hh_l1_reverse], has_biases=True, num_layers=2, bidirectional=True, batch_first=True)
+        lstm_1, _, _ = lstm(input, [zeros, zeros_1], [self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0, self.weight_ih_l0_reverse, self.weight_hh_l0_reverse, self.bias_ih_l0_reverse, self.bias_hh_l0_reverse, self.weight_ih_l1, self.weight_hh_l1, self.bias_ih_l1, self.bias_hh_l1, self.weight_ih_l1_reverse, self.weight_hh_l1_reverse, self.bias_ih_l1_reverse, self.bias_hh_l1_reverse], has_biases=True, num_layers=2, bidirectional=True, batch_first=True)
         return lstm_1
-
-
-class Linear(nn.Module):
-    """torch.nn.modules.linear.Linear"""
-
-    def __init__(self):
-        super().__init__()
-        self.weight = mx.zeros((3, 24))
-        self.bias = mx.zeros((3,))
-
-    def __call__(self, x):
-        return mx.addmm(self.bias, x, self.weight.T)
 
 
 class _BiLSTMClassifier(nn.Module):
@@ -157,47 +199,15 @@ class _BiLSTMClassifier(nn.Module):
     def __init__(self):
         super().__init__()
         self.lstm = LSTM()
-        self.head = Linear()
+        self.head = nn.Linear(24, 3)
 
     def __call__(self, x):
-        getitem = self.lstm(x)
-        select = getitem[:, -1]
+        lstm_out = self.lstm(x)
+        select = lstm_out[:, -1]
         return self.head(select)
 
 
 def load(path=None, *, dtype=None) -> _BiLSTMClassifier:
     """Build the model and load `weights.safetensors` from `path` (default: this file's folder)."""
     folder = Path(path) if path is not None else Path(__file__).resolve().parent
-    model = _BiLSTMClassifier()
-    weights = mx.load(str(folder / "weights.safetensors"))
-    expected = {k: v for k, v in tree_flatten(model.parameters()) if k not in TIED}
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
-    if missing or extra:
-        raise ValueError(f"weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}")
-    for name, value in weights.items():
-        if value.shape != expected[name].shape:
-            raise ValueError(f"{name}: weight has shape {value.shape}, the model expects {expected[name].shape}")
-        if dtype is not None and mx.issubdtype(value.dtype, mx.floating):
-            value = value.astype(dtype)
-        _assign(model, name, value)
-    for alias, name in TIED.items():
-        _assign(model, alias, weights[name] if dtype is None else _get(model, name))
-    mx.eval(model.parameters())
-    return model
-
-
-def _get(module, name):
-    for part in name.split("."):
-        module = module[int(part)] if isinstance(module, list) else module[part]
-    return module
-
-
-def _assign(module, name, value):
-    *parents, leaf = name.split(".")
-    for part in parents:
-        module = module[int(part)] if isinstance(module, list) else module[part]
-    if isinstance(module, list):
-        module[int(leaf)] = value
-    else:
-        module[leaf] = value
+    return load_weights(_BiLSTMClassifier(), folder / "weights.safetensors", dtype=dtype, tied=TIED)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx.utils import tree_flatten
 
 INPUTS = [{'name': 'x', 'shape': [1, 4, 32], 'dtype': 'float32'}]  # example inputs: name, shape, dtype
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
@@ -76,11 +75,66 @@ def snake1d(x, alpha, eps=0.0):
     return x + mx.reciprocal(alpha + eps) * mx.square(mx.sin(alpha * x))
 
 
+# ---- vendored from fx2mlx.runtime.weights: Weight loading for generated models: safetensors keyed by the PyTorch state_dict names. ----
+def load_weights(model, file, *, dtype=None, tied=None, renamed=None):
+    """Load `file` into `model` in place and return it. Keys are PyTorch state_dict names; `renamed` maps
+    a name part to the attribute the model uses for it (MLX skips attributes starting with `_`); `tied`
+    maps a tied weight's name to the stored name it shares. Missing, unexpected or mis-shaped weights
+    raise ValueError; with `dtype`, floating-point weights are cast to it."""
+    tied = tied or {}
+    renamed = renamed or {}
+
+    def attr(name):
+        return ".".join(renamed.get(part, part) for part in name.split("."))
+
+    weights = mx.load(str(file))
+    expected = {}
+    stack = [("", model.parameters())]
+    while stack:
+        prefix, tree = stack.pop()
+        items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+        for key, value in items:
+            name = f"{prefix}{key}"
+            if isinstance(value, mx.array):
+                expected[name] = value
+            else:
+                stack.append((name + ".", value))
+    stored = {attr(k): k for k in weights}
+    want = {k for k in expected if k not in {attr(a) for a in tied}}
+    missing = sorted(stored.get(k, k) for k in want - set(stored))
+    extra = sorted(stored[k] for k in set(stored) - want)
+    if missing or extra:
+        raise ValueError(f"{file}: weights do not match the model: missing {missing[:5]}"
+                         f"{' …' if len(missing) > 5 else ''}, unexpected {extra[:5]}{' …' if len(extra) > 5 else ''}")
+    values = {}
+    for key, name in stored.items():
+        value = weights[name]
+        if value.shape != expected[key].shape:
+            raise ValueError(f"{file}: {name} has shape {tuple(value.shape)}, the model expects "
+                             f"{tuple(expected[key].shape)}")
+        if dtype is not None and mx.issubdtype(value.dtype, mx.floating):
+            value = value.astype(dtype)
+        values[key] = value
+    for alias, name in tied.items():
+        values[attr(alias)] = values[attr(name)]
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = model
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(leaf)] = value
+        else:
+            node[leaf] = value
+    mx.eval(model.parameters())
+    return model
+
+
 class ReflectionPad1d(nn.Module):
     """torch.nn.modules.padding.ReflectionPad1d"""
 
-    def __call__(self, x):
-        return mx.pad(x, [(0, 0), (0, 0), (3, 3)], mode='reflect')
+    def __call__(self, input):
+        return mx.pad(input, [(0, 0), (0, 0), (3, 3)], mode='reflect')
 
 
 class _WeightNorm(nn.Module):
@@ -120,9 +174,9 @@ class ParametrizedConv1d(nn.Module):
         self.bias = mx.zeros((8,))
         self.parametrizations = ModuleDict()
 
-    def __call__(self, x):
-        getitem = self.parametrizations.weight()
-        return conv(x, mx.moveaxis(getitem, 1, -1), self.bias, stride=[1], padding=[0], dilation=[1], groups=1)
+    def __call__(self, input):
+        weight_out = self.parametrizations.weight()
+        return conv(input, mx.moveaxis(weight_out, 1, -1), self.bias, stride=[1], padding=[0], dilation=[1], groups=1)
 
 
 class Snake1d(nn.Module):
@@ -145,9 +199,9 @@ class ConvTranspose1d(nn.Module):
         self.weight_g = mx.zeros((8, 1, 1))
         self.weight_v = mx.zeros((8, 6, 4))
 
-    def __call__(self, x):
+    def __call__(self, input):
         _weight_norm_interface, _ = weight_norm(self.weight_v, self.weight_g, 0)
-        return conv_transpose(x, mx.moveaxis(_weight_norm_interface, 0, -1), self.bias, stride=[2], padding=[1], dilation=[1], output_padding=[0], groups=1)
+        return conv_transpose(input, mx.moveaxis(_weight_norm_interface, 0, -1), self.bias, stride=[2], padding=[1], dilation=[1], output_padding=[0], groups=1)
 
 
 class Conv1d(nn.Module):
@@ -158,8 +212,8 @@ class Conv1d(nn.Module):
         self.weight = mx.zeros((2, 3, 6))
         self.bias = mx.zeros((2,))
 
-    def __call__(self, x):
-        return conv(x, self.weight, self.bias, stride=[1], padding=[2], dilation=[2], groups=1)
+    def __call__(self, input):
+        return conv(input, self.weight, self.bias, stride=[1], padding=[2], dilation=[2], groups=1)
 
 
 class _Conv1dStack(nn.Module):
@@ -175,48 +229,16 @@ class _Conv1dStack(nn.Module):
         self.conv_out = Conv1d()
 
     def __call__(self, x):
-        pad_1 = self.pad(x)
-        convolution = self.conv_in(pad_1)
-        add = self.snake1(convolution)
-        convolution_1 = self.up(add)
-        add_1 = self.snake2(convolution_1)
-        convolution_2 = self.conv_out(add_1)
-        return mx.tanh(convolution_2)
+        pad_out = self.pad(x)
+        conv_in_out = self.conv_in(pad_out)
+        snake1_out = self.snake1(conv_in_out)
+        up_out = self.up(snake1_out)
+        snake2_out = self.snake2(up_out)
+        conv_out = self.conv_out(snake2_out)
+        return mx.tanh(conv_out)
 
 
 def load(path=None, *, dtype=None) -> _Conv1dStack:
     """Build the model and load `weights.safetensors` from `path` (default: this file's folder)."""
     folder = Path(path) if path is not None else Path(__file__).resolve().parent
-    model = _Conv1dStack()
-    weights = mx.load(str(folder / "weights.safetensors"))
-    expected = {k: v for k, v in tree_flatten(model.parameters()) if k not in TIED}
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
-    if missing or extra:
-        raise ValueError(f"weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}")
-    for name, value in weights.items():
-        if value.shape != expected[name].shape:
-            raise ValueError(f"{name}: weight has shape {value.shape}, the model expects {expected[name].shape}")
-        if dtype is not None and mx.issubdtype(value.dtype, mx.floating):
-            value = value.astype(dtype)
-        _assign(model, name, value)
-    for alias, name in TIED.items():
-        _assign(model, alias, weights[name] if dtype is None else _get(model, name))
-    mx.eval(model.parameters())
-    return model
-
-
-def _get(module, name):
-    for part in name.split("."):
-        module = module[int(part)] if isinstance(module, list) else module[part]
-    return module
-
-
-def _assign(module, name, value):
-    *parents, leaf = name.split(".")
-    for part in parents:
-        module = module[int(part)] if isinstance(module, list) else module[part]
-    if isinstance(module, list):
-        module[int(leaf)] = value
-    else:
-        module[leaf] = value
+    return load_weights(_Conv1dStack(), folder / "weights.safetensors", dtype=dtype, tied=TIED)

@@ -9,36 +9,78 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx.utils import tree_flatten
 
 INPUTS = [{'name': 'input', 'shape': [2, 16], 'dtype': 'float32'}]  # example inputs: name, shape, dtype
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
 
 
-class Linear(nn.Module):
-    """torch.nn.modules.linear.Linear"""
+# ---- vendored from fx2mlx.runtime.weights: Weight loading for generated models: safetensors keyed by the PyTorch state_dict names. ----
+def load_weights(model, file, *, dtype=None, tied=None, renamed=None):
+    """Load `file` into `model` in place and return it. Keys are PyTorch state_dict names; `renamed` maps
+    a name part to the attribute the model uses for it (MLX skips attributes starting with `_`); `tied`
+    maps a tied weight's name to the stored name it shares. Missing, unexpected or mis-shaped weights
+    raise ValueError; with `dtype`, floating-point weights are cast to it."""
+    tied = tied or {}
+    renamed = renamed or {}
 
-    def __init__(self, weight_shape, bias_shape):
-        super().__init__()
-        self.weight = mx.zeros(weight_shape)
-        self.bias = mx.zeros(bias_shape)
+    def attr(name):
+        return ".".join(renamed.get(part, part) for part in name.split("."))
 
-    def __call__(self, x):
-        return mx.addmm(self.bias, x, self.weight.T)
+    weights = mx.load(str(file))
+    expected = {}
+    stack = [("", model.parameters())]
+    while stack:
+        prefix, tree = stack.pop()
+        items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+        for key, value in items:
+            name = f"{prefix}{key}"
+            if isinstance(value, mx.array):
+                expected[name] = value
+            else:
+                stack.append((name + ".", value))
+    stored = {attr(k): k for k in weights}
+    want = {k for k in expected if k not in {attr(a) for a in tied}}
+    missing = sorted(stored.get(k, k) for k in want - set(stored))
+    extra = sorted(stored[k] for k in set(stored) - want)
+    if missing or extra:
+        raise ValueError(f"{file}: weights do not match the model: missing {missing[:5]}"
+                         f"{' …' if len(missing) > 5 else ''}, unexpected {extra[:5]}{' …' if len(extra) > 5 else ''}")
+    values = {}
+    for key, name in stored.items():
+        value = weights[name]
+        if value.shape != expected[key].shape:
+            raise ValueError(f"{file}: {name} has shape {tuple(value.shape)}, the model expects "
+                             f"{tuple(expected[key].shape)}")
+        if dtype is not None and mx.issubdtype(value.dtype, mx.floating):
+            value = value.astype(dtype)
+        values[key] = value
+    for alias, name in tied.items():
+        values[attr(alias)] = values[attr(name)]
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = model
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(leaf)] = value
+        else:
+            node[leaf] = value
+    mx.eval(model.parameters())
+    return model
 
 
 class ReLU(nn.Module):
     """torch.nn.modules.activation.ReLU"""
 
-    def __call__(self, x):
-        return nn.relu(x)
+    def __call__(self, input):
+        return nn.relu(input)
 
 
 class GELU(nn.Module):
     """torch.nn.modules.activation.GELU"""
 
-    def __call__(self, x):
-        return nn.gelu(x)
+    def __call__(self, input):
+        return nn.gelu(input)
 
 
 class Sequential(nn.Module):
@@ -46,53 +88,21 @@ class Sequential(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self['0'] = Linear(weight_shape=(32, 16), bias_shape=(32,))
+        self['0'] = nn.Linear(16, 32)
         self['1'] = ReLU()
-        self['3'] = Linear(weight_shape=(32, 32), bias_shape=(32,))
+        self['3'] = nn.Linear(32, 32)
         self['4'] = GELU()
-        self['6'] = Linear(weight_shape=(4, 32), bias_shape=(4,))
+        self['6'] = nn.Linear(32, 4)
 
-    def __call__(self, input_1):
-        linear = self['0'](input_1)
-        relu = self['1'](linear)
-        linear_1 = self['3'](relu)
-        gelu = self['4'](linear_1)
-        return self['6'](gelu)
+    def __call__(self, input):
+        layer_out = self['0'](input)
+        layer_out_1 = self['1'](layer_out)
+        layer_out_2 = self['3'](layer_out_1)
+        layer_out_3 = self['4'](layer_out_2)
+        return self['6'](layer_out_3)
 
 
 def load(path=None, *, dtype=None) -> Sequential:
     """Build the model and load `weights.safetensors` from `path` (default: this file's folder)."""
     folder = Path(path) if path is not None else Path(__file__).resolve().parent
-    model = Sequential()
-    weights = mx.load(str(folder / "weights.safetensors"))
-    expected = {k: v for k, v in tree_flatten(model.parameters()) if k not in TIED}
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
-    if missing or extra:
-        raise ValueError(f"weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}")
-    for name, value in weights.items():
-        if value.shape != expected[name].shape:
-            raise ValueError(f"{name}: weight has shape {value.shape}, the model expects {expected[name].shape}")
-        if dtype is not None and mx.issubdtype(value.dtype, mx.floating):
-            value = value.astype(dtype)
-        _assign(model, name, value)
-    for alias, name in TIED.items():
-        _assign(model, alias, weights[name] if dtype is None else _get(model, name))
-    mx.eval(model.parameters())
-    return model
-
-
-def _get(module, name):
-    for part in name.split("."):
-        module = module[int(part)] if isinstance(module, list) else module[part]
-    return module
-
-
-def _assign(module, name, value):
-    *parents, leaf = name.split(".")
-    for part in parents:
-        module = module[int(part)] if isinstance(module, list) else module[part]
-    if isinstance(module, list):
-        module[int(leaf)] = value
-    else:
-        module[leaf] = value
+    return load_weights(Sequential(), folder / "weights.safetensors", dtype=dtype, tied=TIED)
