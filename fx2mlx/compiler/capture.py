@@ -22,6 +22,7 @@ import torch
 
 from . import ir
 from .errors import CaptureError, SourceError
+from .signatures import record_signatures
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 
@@ -307,6 +308,7 @@ def capture(module: torch.nn.Module, args: tuple, kwargs: dict | None = None, *,
             ep = export(module, args, kwargs, None)
             note = "kept static: the dynamic capture failed (" + str(e).splitlines()[0][:300] + ")"
     program, weights = to_ir(ep, module, description)
+    program = record_signatures(program, module, args, kwargs)  # forward-argument names (readability only)
     dims, static = sh.describe(ep, module, args, kwargs, program.user_inputs, log, mode, labels, note)
     program = replace(program, dims=dims, static_dims=static)
     flat, _ = torch.utils._pytree.tree_flatten((args, dict(kwargs)))

@@ -537,8 +537,9 @@ class PyEmitter:
         code = "\n".join(line for c in built["classes"] if c.body for line in c.body[1] + (c.body[2],))
         runtime = [v for v in (vendor_runtime(m, code) for m in self.lowered.runtime_modules) if v]
         runtime.append(vendor_runtime("weights", "load_weights(model)"))
-        ins = [{"name": i.name, "shape": list(i.type.shape), "dtype": i.type.dtype} for i in self.program.user_inputs
-               if i.type is not None]
+        labels = self.program.dim_labels()  # dynamic sizes by name ("batch", "seq"), static ones as numbers
+        ins = [{"name": i.name, "shape": [labels.get(d, d) if isinstance(d, str) else d for d in i.type.shape],
+                "dtype": i.type.dtype} for i in self.program.user_inputs if i.type is not None]
         return template_env().get_template("model.py.j2").render(
             source=self.source, classes=built["classes"], root=built["root"], root_ctor=built["root_ctor"],
             runtime=runtime, inputs=repr(ins), tied=repr(dict(sorted(self.program.aliases.items()))), out_spec=json.dumps(self.program.out_spec),

@@ -47,6 +47,8 @@ def remove_identities(program: ir.Program) -> ir.Program:
             src = n.arg("self")
             if isinstance(src, ir.Ref) and n.arg("memory_format", None) in (None, "torch.preserve_format", "torch.contiguous_format"):
                 mapping[n.name] = src.name
+        elif n.target == "aten.slice.Tensor" and _full_slice(n, types):
+            mapping[n.name] = n.arg("self").name
         elif n.target == "aten._to_copy.default":
             src = n.arg("self")
             dt = n.arg("dtype", None)
@@ -57,6 +59,20 @@ def remove_identities(program: ir.Program) -> ir.Program:
         return program
     p = _substitute(program, mapping)
     return p.replace_nodes(tuple(n for n in p.nodes if n.name not in mapping))
+
+
+def _full_slice(n: ir.Node, types: dict) -> bool:
+    """x[start:end:step] that keeps every element: start 0 (or None), step 1, end past the size (None,
+    INT64_MAX, or the dimension's own size, symbolic sizes included)."""
+    src, dim = n.arg("self"), n.arg("dim")
+    t = types.get(src.name) if isinstance(src, ir.Ref) else None
+    if not isinstance(t, ir.TensorType) or not isinstance(n.type, ir.TensorType) or n.type.shape != t.shape:
+        return False
+    start, end, step = n.arg("start"), n.arg("end"), n.arg("step")
+    if start not in (None, 0) or step != 1 or isinstance(end, ir.Ref):
+        return False
+    size = t.shape[dim]
+    return end is None or (isinstance(end, int) and (end >= 2**62 or (isinstance(size, int) and end >= size)))
 
 
 _NEUTRAL = {"aten.mul.Tensor": 1, "aten.mul.Scalar": 1, "aten.div.Tensor": 1, "aten.div.Scalar": 1,

@@ -10,7 +10,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-INPUTS = [{'name': 'x', 'shape': [2, 7, 8], 'dtype': 'float32'}]  # example inputs: name, shape, dtype
+INPUTS = [{'name': 'x', 'shape': ['batch', 7, 8], 'dtype': 'float32'}]  # inputs: name, shape (a name for a size that follows the input), dtype
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
 
 
@@ -187,8 +187,9 @@ class LSTM(nn.Module):
         self.bias_hh_l1_reverse = mx.zeros((48,))
 
     def __call__(self, input):
-        zeros = mx.zeros([4, 2, 12], dtype=mx.float32)
-        zeros_1 = mx.zeros([4, 2, 12], dtype=mx.float32)
+        batch = input.shape[0]
+        zeros = mx.zeros([4, batch, 12], dtype=mx.float32)
+        zeros_1 = mx.zeros([4, batch, 12], dtype=mx.float32)
         lstm_1, _, _ = lstm(input, [zeros, zeros_1], [self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0, self.weight_ih_l0_reverse, self.weight_hh_l0_reverse, self.bias_ih_l0_reverse, self.bias_hh_l0_reverse, self.weight_ih_l1, self.weight_hh_l1, self.bias_ih_l1, self.bias_hh_l1, self.weight_ih_l1_reverse, self.weight_hh_l1_reverse, self.bias_ih_l1_reverse, self.bias_hh_l1_reverse], has_biases=True, num_layers=2, bidirectional=True, batch_first=True)
         return lstm_1
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-INPUTS = [{'name': 'input_ids', 'shape': [1, 8], 'dtype': 'int64'}, {'name': 'attention_mask', 'shape': [1, 8], 'dtype': 'int64'}]  # example inputs: name, shape, dtype
+INPUTS = [{'name': 'input_ids', 'shape': ['batch', 'seq'], 'dtype': 'int64'}, {'name': 'attention_mask', 'shape': ['batch_1', 'seq'], 'dtype': 'int64'}]  # inputs: name, shape (a name for a size that follows the input), dtype
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
 
 
@@ -90,10 +90,11 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(384, eps=1e-12)
 
     def __call__(self, input_ids):
-        slice_1 = self.position_ids[:, :8]
+        seq, batch = input_ids.shape[1], input_ids.shape[0]
+        slice_1 = self.position_ids[:, :seq]
         expand = mx.broadcast_to(self.token_type_ids, [1, 512])
         gather = mx.take_along_axis(expand, slice_1, axis=1)
-        expand_1 = mx.broadcast_to(gather, [1, 8])
+        expand_1 = mx.broadcast_to(gather, [batch, seq])
         word_embeddings_out = self.word_embeddings(input_ids)
         token_type_embeddings_out = self.token_type_embeddings(expand_1)
         add = word_embeddings_out + token_type_embeddings_out
@@ -111,20 +112,21 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(384, 384)
         self.value = nn.Linear(384, 384)
 
-    def __call__(self, hidden_states, x):
+    def __call__(self, hidden_states, attention_mask):
+        batch, seq = hidden_states.shape[0], hidden_states.shape[1]
         query_out = self.query(hidden_states)
-        view = query_out.reshape([1, 8, -1, 32])
+        view = query_out.reshape([batch, seq, -1, 32])
         transpose = mx.swapaxes(view, 1, 2)
         key_out = self.key(hidden_states)
-        view_1 = key_out.reshape([1, 8, -1, 32])
+        view_1 = key_out.reshape([batch, seq, -1, 32])
         transpose_1 = mx.swapaxes(view_1, 1, 2)
         value_out = self.value(hidden_states)
-        view_2 = value_out.reshape([1, 8, -1, 32])
+        view_2 = value_out.reshape([batch, seq, -1, 32])
         transpose_2 = mx.swapaxes(view_2, 1, 2)
-        scaled_dot_product_attention = attention_bool_mask(transpose, transpose_1, transpose_2, 0.1767766952966369, x)
-        view_3 = scaled_dot_product_attention.reshape([1, 12, 8, 32])
+        scaled_dot_product_attention = attention_bool_mask(transpose, transpose_1, transpose_2, 0.1767766952966369, attention_mask)
+        view_3 = scaled_dot_product_attention.reshape([batch, 12, seq, 32])
         transpose_3 = mx.swapaxes(view_3, 1, 2)
-        return transpose_3.reshape([1, 8, -1])
+        return transpose_3.reshape([batch, seq, -1])
 
 
 class BertSelfOutput(nn.Module):
@@ -149,8 +151,8 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention()
         self.output = BertSelfOutput()
 
-    def __call__(self, hidden_states, x):
-        self_out = self.self(hidden_states, x)
+    def __call__(self, hidden_states, attention_mask):
+        self_out = self.self(hidden_states, attention_mask)
         return self.output(self_out, hidden_states)
 
 
@@ -197,8 +199,8 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate()
         self.output = BertOutput()
 
-    def __call__(self, hidden_states, x):
-        attention_out = self.attention(hidden_states, x)
+    def __call__(self, hidden_states, attention_mask):
+        attention_out = self.attention(hidden_states, attention_mask)
         intermediate_out = self.intermediate(attention_out)
         return self.output(intermediate_out, attention_out)
 
@@ -210,9 +212,9 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = [BertLayer() for _ in range(6)]
 
-    def __call__(self, hidden_states, x):
+    def __call__(self, hidden_states, attention_mask):
         for layer in self.layer:
-            hidden_states = layer(hidden_states, x)
+            hidden_states = layer(hidden_states, attention_mask)
         return hidden_states
 
 
@@ -247,11 +249,13 @@ class BertModel(nn.Module):
         self.pooler = BertPooler()
 
     def __call__(self, input_ids, attention_mask):
+        batch = input_ids.shape[0]
+        seq = attention_mask.shape[1]
         embeddings_out = self.embeddings(input_ids)
         _to_copy = attention_mask.astype(mx.bool_)
-        arange = mx.arange(1, dtype=mx.int64)
-        arange_1 = mx.arange(8, dtype=mx.int64)
-        arange_2 = mx.arange(8, dtype=mx.int64)
+        arange = mx.arange(batch, dtype=mx.int64)
+        arange_1 = mx.arange(seq, dtype=mx.int64)
+        arange_2 = mx.arange(seq, dtype=mx.int64)
         unsqueeze = mx.expand_dims(arange, 1)
         unsqueeze_1 = mx.expand_dims(unsqueeze, 2)
         unsqueeze_2 = mx.expand_dims(unsqueeze_1, 3)
@@ -266,7 +270,7 @@ class BertModel(nn.Module):
         bitwise_and = mx.logical_and(full, ge)
         index = _to_copy[unsqueeze_2, unsqueeze_8]
         bitwise_and_1 = mx.logical_and(bitwise_and, index)
-        expand = mx.broadcast_to(bitwise_and_1, [1, 1, 8, 8])
+        expand = mx.broadcast_to(bitwise_and_1, [batch, 1, seq, seq])
         encoder_out = self.encoder(embeddings_out, expand)
         pooler_out = self.pooler(encoder_out)
         return {'last_hidden_state': encoder_out, 'pooler_output': pooler_out}

@@ -10,7 +10,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-INPUTS = [{'name': 'input', 'shape': [2, 16], 'dtype': 'float32'}]  # example inputs: name, shape, dtype
+INPUTS = [{'name': 'input', 'shape': ['batch', 16], 'dtype': 'float32'}]  # inputs: name, shape (a name for a size that follows the input), dtype
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
 
 
