@@ -111,3 +111,14 @@ def test_load_reports_mismatched_weights(tmp_path):
         mx.save_safetensors(str(tmp_path / "out" / "weights.safetensors"), d)
         with pytest.raises(ValueError, match=msg):
             lib.load(tmp_path / "out")
+
+
+def test_underscore_attributes_are_checked_layer_by_layer():
+    """The golden harness finds renamed `_x` modules under their PyTorch paths (every layer compared)."""
+    from fx2mlx.golden import assert_matches
+
+    torch.manual_seed(0)
+    report = assert_matches(Underscored().eval(), (torch.randn(2, 5, 4),))
+    paths = {layer["path"] for layer in report["layers"]}
+    assert {"_blocks.0", "_blocks.2._bn0"} <= paths, sorted(paths)
+    assert all("no module" not in str(layer) for layer in report["layers"])

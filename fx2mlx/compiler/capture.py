@@ -354,7 +354,6 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
                 continue
             target = s.target
             if s.kind != InputKind.USER_INPUT:
-                target = _valid_weight_name(target)
                 weights[target] = state[s.target].detach()
             inputs.append(ir.Input(n.name, kinds[s.kind], _vtype(n.meta.get("val")), target))
         elif n.op == "call_function":
@@ -386,7 +385,7 @@ def to_ir(ep, module: torch.nn.Module | None = None, description: str = "") -> t
                 if kind == "USER_OUTPUT":
                     user_outs.append(_arg(o, consts))
                 elif kind == "BUFFER_MUTATION":
-                    mutations.append((_valid_weight_name(s.target), _arg(o, consts)))
+                    mutations.append((s.target, _arg(o, consts)))
                 elif kind == "TOKEN":
                     continue
                 else:
@@ -426,11 +425,6 @@ def _aliases(module: torch.nn.Module, targets: set[str]) -> dict[str, str]:
                 if n != canon[0]:
                     out[n] = canon[0]
     return out
-
-
-def _valid_weight_name(target: str) -> str:
-    # Lifted constants can have names like "lifted_tensor_0" or "_tensor_constant0": keep as they are.
-    return target
 
 
 def _target_name(t) -> str:

@@ -11,7 +11,7 @@ A program round-trips through JSON (`Program.to_json()` / `Program.from_json()`)
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Union
 
 IR_VERSION = 2
@@ -42,9 +42,6 @@ class TensorType:
     def rank(self) -> int:
         return len(self.shape)
 
-    @property
-    def is_static(self) -> bool:
-        return all(isinstance(d, int) for d in self.shape)
 
 
 @dataclass(frozen=True)
@@ -205,15 +202,6 @@ class Program:
 
     def node_map(self) -> dict[str, Node]:
         return {n.name: n for n in self.nodes}
-
-    def type_of(self, name: str) -> ValueType:
-        for i in self.inputs:
-            if i.name == name:
-                return i.type
-        for n in self.nodes:
-            if n.name == name:
-                return n.type
-        raise KeyError(name)
 
     def replace_nodes(self, nodes: tuple[Node, ...], outputs: tuple[Arg, ...] | None = None) -> "Program":
         from dataclasses import replace

@@ -26,7 +26,6 @@ from . import overrides as _overrides  # noqa: F401  (registers the overrides' C
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates" / "cpp"
 RUNTIME_DIR = PACKAGE / "runtime_cpp"
-RUNTIME_HEADER = RUNTIME_DIR / "fx2mlx_runtime.h"  # includes the family headers fx2mlx_<family>.h
 
 CPP_KEYWORDS = set("""alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
 char32_t class compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield
@@ -35,7 +34,7 @@ inline int long mutable namespace new noexcept not not_eq nullptr operator or or
 register reinterpret_cast requires return short signed sizeof static static_assert static_cast struct switch
 template this thread_local throw true try typedef typeid typename union unsigned using virtual void volatile
 wchar_t while xor xor_eq""".split())
-CACHE = "cache"  # the KV-cache user input of compiled decoders (compiler/fusion.py)
+CACHE = "cache"  # the KV-cache user input of compiled decoders (compiler/kvcache.py)
 RESERVED = CPP_KEYWORDS | {"W", "inputs", "dump", "mx", "fx", "std", "model", "forward", "main", "Values",
                            "INFINITY", "NAN", "assert", "errno", CACHE}
 
@@ -95,7 +94,7 @@ class CppEmitter:
         prologue = []
         idx = 0
         for i in prog.user_inputs:
-            if i.type is None:  # the KV cache of a compiled decoder (compiler/fusion.add_kv_cache): a parameter
+            if i.type is None:  # the KV cache of a compiled decoder (compiler/kvcache.add_kv_cache): a parameter
                 if i.name != CACHE:
                     raise LoweringError(f"user input {i.name!r} is not a tensor: the C++ emitter only knows the KV "
                                         f"cache ({CACHE!r})")

@@ -48,7 +48,7 @@ try:  # quantized linears of compiled LLMs (registered by fx2mlx.llm.quantize)
 except ImportError:  # pragma: no cover - the LLM part is not installed
     pass
 _register("fx2mlx.qlinear.default", "qlinear")
-# transformer pseudo-ops (compiler/fusion.py: RMSNorm, RoPE, KV cache)
+# transformer pseudo-ops (compiler/fusion.py: RMSNorm, RoPE; compiler/kvcache.py: KV cache)
 for _name in ("rms_norm", "swiglu", "rope_freqs", "rope", "kv_attention", "cache_entry", "cache_offset",
               "arange_offset"):
     _register(f"fx2mlx.{_name}.default", _name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,6 +38,7 @@ class CompiledOutput:
     runtime: list[str]  # fx2mlx.runtime modules the forms call
     lower_error: str | None
     dtype: str  # compile dtype (float32, float16, bfloat16)
+    renamed: dict = field(default_factory=dict)  # state_dict name part -> attribute (model.py's RENAMED)
 
     @property
     def calls(self) -> list[Call]:
@@ -84,11 +85,13 @@ def open_output(out: Path, lowering: dict | None = None, info: dict | None = Non
     manifest = info or {}
     dtype = manifest.get("dtype") or "float32"
     root = build_calls(program, root_type(program))
-    model = load_module(out / "model.py").load(out)
+    module = load_module(out / "model.py")
+    model = module.load(out)
+    renamed = dict(getattr(module, "RENAMED", {}) or {})  # state_dict name part -> attribute
     weights = mx.load(str(out / "weights.safetensors"))
     if lowering is not None and lowering.get("codes") is not None:
         return CompiledOutput(out, program, manifest, root, model, weights, lowering["codes"],
-                              lowering.get("origins") or {}, lowering.get("runtime") or [], None, dtype)
+                              lowering.get("origins") or {}, lowering.get("runtime") or [], None, dtype, renamed)
     codes, origins, runtime, err = None, {}, list(manifest.get("runtime") or []), None
     try:
         from ..compiler.interp import Interpreter
@@ -100,7 +103,7 @@ def open_output(out: Path, lowering: dict | None = None, info: dict | None = Non
         runtime = lowered.runtime_modules
     except Exception as e:  # noqa: BLE001 - tables changed since compile: per-value checks are skipped
         err = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    return CompiledOutput(out, program, manifest, root, model, weights, codes, origins, runtime, err, dtype)
+    return CompiledOutput(out, program, manifest, root, model, weights, codes, origins, runtime, err, dtype, renamed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -194,14 +197,16 @@ def _outputs_list(call: Call, result) -> list:
     return list(result) if isinstance(result, (list, tuple)) else [result]
 
 
-def _modules_by_path(model) -> dict[str, Any]:
-    return {p: m for p, m in model.named_modules()}
+def _modules_by_path(model, renamed: dict | None = None) -> dict[str, Any]:
+    """PyTorch module path -> the emitted module (attributes renamed from `_x` map back to their path)."""
+    back = {v: k for k, v in (renamed or {}).items()}
+    return {".".join(back.get(part, part) for part in p.split(".")) if p else p: m for p, m in model.named_modules()}
 
 
 def run_layers_accumulated(c: CompiledOutput, inputs: list) -> tuple[dict[str, Any], Any]:
     """Run the emitted model once on `inputs`. -> (call key -> list of outputs or an error string,
     the model's return value or an error string)."""
-    mods = _modules_by_path(c.model)
+    mods = _modules_by_path(c.model, c.renamed)
     path_of = {id(m): p for p, m in mods.items()}
     by_path: dict[str, list[Call]] = defaultdict(list)
     for call in c.calls:
@@ -286,7 +291,7 @@ def flatten_output(spec: dict, value) -> list:
 
 def run_layers_isolated(c: CompiledOutput, feed: Callable[[str], Any]) -> dict[str, Any]:
     """Each module call alone, fed PyTorch's inputs. -> call key -> list of outputs or an error string."""
-    mods = _modules_by_path(c.model)
+    mods = _modules_by_path(c.model, c.renamed)
     out: dict[str, Any] = {}
     for call in c.calls:
         if not call.outputs:
