@@ -46,3 +46,9 @@ class OutputError(Fx2MlxError):
     """The output directory cannot be written (e.g. exists and is not empty without --force)."""
 
     exit_code = 7
+
+
+class SelfCheckError(Fx2MlxError):
+    """The emitted model.py could not be loaded or run on the example inputs (an fx2mlx bug)."""
+
+    exit_code = 8

@@ -20,7 +20,7 @@ from typing import Callable
 
 from ..compiler import ir
 from ..compiler.emit_py import PyEmitter
-from ..compiler.errors import Fx2MlxError, OutputError
+from ..compiler.errors import OutputError, SelfCheckError
 from ..compiler.lowering import Lowered, lower
 from ..compiler.weights import from_numpy, mlx_weights, save, to_numpy
 from ..manifest import MANIFEST_VERSION
@@ -29,12 +29,6 @@ from .base import Graph, Options, Recipe
 DTYPES = ("float32", "float16", "bfloat16")
 DRIVERS = Path(__file__).resolve().parent.parent / "drivers"
 RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
-
-
-class SelfCheckError(Fx2MlxError):
-    """The emitted model.py could not be loaded or run on the example inputs."""
-
-    exit_code = 6
 
 
 def check_out_dir(out_dir: Path, force: bool) -> None:
