@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import os
 import re
 import sys
 import traceback
@@ -22,9 +21,8 @@ import torch
 
 from . import ir
 from .errors import CaptureError, SourceError
+from .shapes import is_library_file
 from .signatures import record_signatures
-
-_TORCH_DIR = os.path.dirname(torch.__file__)
 
 
 @dataclass
@@ -258,7 +256,7 @@ def explain_export_failure(module: torch.nn.Module, e: Exception) -> str:
 
 def _user_frame(e: BaseException) -> str | None:
     frames = traceback.extract_tb(e.__traceback__) if e.__traceback__ else []
-    user = [f for f in frames if not _is_library_file(f.filename)]
+    user = [f for f in frames if not is_library_file(f.filename)]
     if not user:
         return None
     f = user[-1]
@@ -267,14 +265,8 @@ def _user_frame(e: BaseException) -> str | None:
 
 def _frame_in_message(text: str) -> str | None:
     frames = re.findall(r'File "([^"]+)", line (\d+)', text)
-    user = [(f, ln) for f, ln in frames if not _is_library_file(f)]
+    user = [(f, ln) for f, ln in frames if not is_library_file(f)]
     return f"{user[-1][0]}:{user[-1][1]}" if user else None
-
-
-def _is_library_file(path: str) -> bool:
-    p = os.path.abspath(path)
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return p.startswith(_TORCH_DIR) or p.startswith(here) or "<frozen" in path or "/contextlib.py" in p
 
 
 # --------------------------------------------------------------------------------------------------
@@ -515,7 +507,7 @@ def _source(stack_trace: str | None) -> ir.SourceLoc | None:
     frames = _FRAME.findall(stack_trace)
     if not frames:
         return None
-    user = [f for f in frames if not _is_library_file(f[0])]
+    user = [f for f in frames if not is_library_file(f[0])]
     f = (user or frames)[-1]
     return ir.SourceLoc(f[0], int(f[1]), f[2].strip(), f[3].strip())
 

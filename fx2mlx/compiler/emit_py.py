@@ -3,22 +3,27 @@
 Logic lives here; formatting lives in `templates/model.py.j2`. The emitted module mirrors the PyTorch
 module tree: one `nn.Module` class per PyTorch module type (instances whose code is the same share a
 class), attribute names equal to the state_dict keys, parameters created with their MLX-layout shapes.
+This module builds the tree, the forward bodies and the classes, and renders the file; ModuleList
+loops are in `emit_loops`, mlx.nn layers in `emit_layers`, the vendored runtime code in `vendor`.
 """
 from __future__ import annotations
 
-import json
+import builtins
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
-from . import dtypes, ir, layouts, signatures
+from . import dtypes, ir, signatures
+from .emit_layers import builtin_layer, ctor_code
+from .emit_loops import LoopFinder, emit_loop
 from .lowering import Lowered
-from .modtree import Call, attr_code, base_name, build_calls, owns, size_symbol, value_types
+from .modtree import (Call, ClassDef, ModNode, attr_code, base_name, build_calls, owns, result_name, size_symbol,
+                      value_types)
+from .vendor import runtime_names, vendor_runtime
+from .weights import weight_shapes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 
 
 def template_env() -> jinja2.Environment:
@@ -26,63 +31,16 @@ def template_env() -> jinja2.Environment:
                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
-@dataclass
-class ModNode:
-    path: str
-    type: str
-    children: dict = field(default_factory=dict)  # name -> ModNode
-    params: dict = field(default_factory=dict)  # name -> (shape, dtype)
-    calls: list = field(default_factory=list)  # Call
-    body: tuple | None = None  # (args, lines, returns) of the forward
-    cls: "ClassDef | None" = None
-    ctor: dict = field(default_factory=dict)  # constructor kwargs for this instance
-    is_list: bool = False
-
-    @property
-    def type_name(self) -> str:
-        return re.sub(r"\W", "_", self.type.rsplit(".", 1)[-1])
-
-
-@dataclass
-class ClassDef:
-    name: str
-    torch_type: str
-    body: tuple | None
-    ctor_params: list = field(default_factory=list)
-    init_lines: list = field(default_factory=list)
-    instances: list = field(default_factory=list)
-    doc: str = ""
-    builtin: bool = False  # an mlx.nn layer (nn.Linear, ...): not emitted, constructed positionally
-    suffix: str = ""  # fixed constructor arguments of a builtin (", bias=False")
-
-
-def weight_shapes(lowered: Lowered, dtype: str | None) -> dict[str, tuple[tuple, str]]:
-    """Weight target -> (shape in MLX layout, dtype as stored)."""
-    import numpy as np
-
-    out = {}
-    for i in lowered.program.weight_inputs:
-        t = i.type
-        shape = tuple(t.shape)
-        if i.name in lowered.weight_layouts:
-            role, args = lowered.weight_layouts[i.name]
-            fake = np.zeros(shape, dtype=np.int8)
-            shape = tuple(layouts.apply(role, fake, args).shape)
-        dt = t.dtype
-        if dtype and dtypes.is_float(dt):
-            dt = dtype
-        out[i.target] = (shape, dt)
-    return out
-
-
 class PyEmitter:
+    """`model.py` for one lowered program: `PyEmitter(lowered, dtype=..., source=...).render()`."""
+
     def __init__(self, lowered: Lowered, *, dtype: str | None = None, source: str = "", root_type: str | None = None):
         self.lowered = lowered
         self.program = lowered.program
         self.dtype = dtype
         self.source = source
-        types = dict(m for m in ((mi.path, mi.type) for mi in self.program.modules))
-        self.root_type = root_type or types.get("", "fx2mlx.Model")
+        self.module_types = {mi.path: mi.type for mi in self.program.modules}
+        self.root_type = root_type or self.module_types.get("", "fx2mlx.Model")
         self.weights = weight_shapes(lowered, dtype)
         self.by_input = {i.name: i for i in self.program.inputs}
         self.users = self._users()
@@ -92,14 +50,11 @@ class PyEmitter:
         self.labels = self.program.dim_labels()
         self.renamed: dict[str, str] = {}
         self.arg_names: dict[int, list] = {}
-        import builtins
-
         self.reserved = ({"self", "mx", "nn", "math", "json", "Path", "tree_flatten", "load", "INPUTS", "TIED", "RENAMED", "load_weights"}
                          | (set(dir(builtins)) - {"input"}) | runtime_names(lowered.runtime_modules))
 
     # -- the module tree ----------------------------------------------------------------------------
     def _tree(self, calls: Call) -> ModNode:
-        types = {mi.path: mi.type for mi in self.program.modules}
         root = ModNode("", self.root_type)
         nodes = {"": root}
         order = {mi.path: i for i, mi in enumerate(self.program.modules)}
@@ -109,7 +64,7 @@ class PyEmitter:
                 return nodes[path]
             parent_path, _, name = path.rpartition(".")
             parent = get(parent_path)
-            m = ModNode(path, types.get(path, "fx2mlx.Module"))
+            m = ModNode(path, self.module_types.get(path, "fx2mlx.Module"))
             parent.children[name] = m
             nodes[path] = m
             return m
@@ -129,7 +84,7 @@ class PyEmitter:
                          and all(k.isdigit() for k in m.children)
                          and sorted(int(k) for k in m.children) == list(range(len(m.children))))
         self.list_paths = {p for p, m in nodes.items() if m.is_list}
-        self.nodes = nodes
+        self.loops = LoopFinder(self.lowered, {p: nodes[p] for p in self.list_paths}, self.users, self.weight_names)
         self.renamed = _renames(nodes.values())
         return root
 
@@ -165,8 +120,8 @@ class PyEmitter:
 
         def fresh(base: str) -> str:
             base = re.sub(r"\W", "_", base)
-            if not base.isidentifier() or base in used or base[0].isdigit():
-                base = f"v_{base}" if not base.isidentifier() or base[0].isdigit() else base
+            if not base.isidentifier():  # empty, or starts with a digit
+                base = f"v_{base}"
             name, k = base, 1
             while name in used:
                 name, k = f"{base}_{k}", k + 1
@@ -219,23 +174,26 @@ class PyEmitter:
                     lines.append(f"{names[i.name]} = {names[i.name]}.astype(mx.{dtypes.MX[self.dtype]})")
         items = call.items
         skip: set[str] = set()
-        loops = self._loops(call, is_root)
+        loops = self.loops.find(call, is_root)
         prefer = {}  # a value a loop carries: named after the members' argument (`hidden_states`)
         for loop in loops.values():
-            first = loop["calls"][0]
-            want = (self.arg_names.get(id(first)) or [None] * len(first.inputs))[loop["chain"]]
-            if loop["reuse"] and want:
-                prefer[first.inputs[loop["chain"]]] = want
+            first = loop.calls[0]
+            want = (self.arg_names.get(id(first)) or [None] * len(first.inputs))[loop.chain]
+            if loop.reuse and want:
+                prefer[first.inputs[loop.chain]] = want
         idx = 0
         while idx < len(items):
             it = items[idx]
             if idx in loops:
-                idx = self._emit_loop(call, loops[idx], names, namer, fresh, lines)
+                loop = loops[idx]
+                rel = loop.list[len(call.path) + 1:] if call.path else loop.list
+                lines += emit_loop(loop, self._attr("self", rel, call.path), names, namer, fresh)
+                idx = loop.end
                 continue
             idx += 1
             if isinstance(it, Call):
                 rel = it.path[len(call.path) + 1:] if call.path else it.path
-                outs = [fresh(prefer.get(o) or _result_name(rel)) for o in it.outputs]
+                outs = [fresh(prefer.get(o) or result_name(rel)) for o in it.outputs]
                 for o, nm in zip(it.outputs, outs):
                     names[o] = nm
                 callee = self._attr("self", rel, call.path)
@@ -280,112 +238,6 @@ class PyEmitter:
             lines, ret = lines[:-1], m.group(2)
         return tuple(args), tuple(lines), ret
 
-    # -- loops over a ModuleList ----------------------------------------------------------------------
-    def _loops(self, call: Call, is_root: bool) -> dict[int, dict]:
-        """Runs of calls of every member of a list of one class, each fed the previous one's output:
-        item index where the run starts -> its description."""
-        items = call.items
-        at = {}  # list path -> [(item index, member index)]
-        for i, it in enumerate(items):
-            if isinstance(it, Call):
-                parent, _, last = it.path.rpartition(".")
-                if parent in self.list_paths and last.isdigit() and parent.startswith(call.path):
-                    at.setdefault(parent, []).append((i, int(last)))
-        pos = {}  # value -> index of the item that defines or contains it
-        for i, it in enumerate(items):
-            for n in (it.nodes() if isinstance(it, Call) else [it]):
-                pos[n.name] = i
-        out = {}
-        for lst, hits in at.items():
-            loop = self._loop(call, lst, hits, pos, is_root)
-            if loop:
-                out[loop["start"]] = loop
-        return out
-
-    def _loop(self, call: Call, lst: str, hits: list, pos: dict, is_root: bool) -> dict | None:
-        items = call.items
-        members = self.nodes[lst].children
-        n = len(members)
-        if n < 2 or [k for _, k in hits] != list(range(n)):
-            return None
-        if len({id(m.cls) for m in members.values()}) != 1 or any(m.cls is None for m in members.values()):
-            return None
-        idxs = [i for i, _ in hits]
-        calls = [items[i] for i in idxs]
-        gap = idxs[1] - idxs[0] - 1
-        if gap > 1 or idxs[0] - gap < 0 or any(b - a - 1 != gap for a, b in zip(idxs, idxs[1:])):
-            return None
-        pre = [items[i - 1] if gap else None for i in idxs]
-        if any(p is not None and (isinstance(p, Call) or isinstance(p.type, ir.TupleType)) for p in pre):
-            return None
-        if any(len(c.outputs) != 1 or len(c.inputs) != len(calls[0].inputs) for c in calls):
-            return None
-        outputs = set(call.outputs) | ({r.name for o in self.program.outputs for r in ir.iter_refs(o)} if is_root else set())
-        if is_root:
-            outputs |= {v.name for _, v in self.program.mutations if isinstance(v, ir.Ref)}
-        # the per-member value (a node before each call, e.g. `cache_entry(cache, k)`), with k as `i`
-        template, slot = None, None
-        if gap:
-            exprs = [self.lowered.render(p.name, lambda v: "\0" + v + "\0") for p in pre]
-            if len(re.findall(r"\b0\b", exprs[0])) != 1:
-                return None
-            template = re.sub(r"\b0\b", "{i}", exprs[0])
-            if any(template.replace("{i}", str(k)) != e for k, e in enumerate(exprs)):
-                return None
-            for k, (p, c) in enumerate(zip(pre, calls)):
-                if p.name not in c.inputs or p.name in outputs or any(u not in set(c.nodes()) for u in self.users.get(p.name, [])):
-                    return None
-                j = c.inputs.index(p.name)
-                if slot is None:
-                    slot = j
-                elif slot != j:
-                    return None
-        chain = None
-        for k in range(1, n):
-            prev, c = calls[k - 1], calls[k]
-            for j, (a, b) in enumerate(zip(calls[0].inputs, c.inputs)):
-                if j == slot:
-                    continue
-                if b == prev.outputs[0]:
-                    if chain not in (None, j):
-                        return None
-                    chain = j
-                elif a != b:
-                    return None
-            o = prev.outputs[0]
-            if o in outputs or any(u not in set(c.nodes()) for u in self.users.get(o, [])):
-                return None
-        if chain is None:
-            return None
-        v0 = calls[0].inputs[chain]
-        last = idxs[-1]
-        reuse = (v0 not in outputs and v0 not in self.weight_names
-                 and all(pos.get(u.name, -1) <= idxs[0] for u in self.users.get(v0, [])))
-        return {"start": idxs[0] - gap, "end": last + 1, "calls": calls, "list": lst, "chain": chain,
-                "slot": slot, "template": template, "reuse": reuse}
-
-    def _emit_loop(self, call: Call, loop: dict, names: dict, namer, fresh, lines: list) -> int:
-        calls = loop["calls"]
-        v0 = calls[0].inputs[loop["chain"]]
-        if loop["reuse"] and v0 in names:
-            h = names[v0]
-        else:
-            h = fresh(_result_name(loop["list"].rsplit(".", 1)[-1]))
-            lines.append(f"{h} = {namer(v0)}")
-        attr = loop["list"].rsplit(".", 1)[-1].lstrip("_")
-        item = fresh(attr[:-1] if len(attr) > 1 and attr.endswith("s") else attr if attr.isidentifier() else "layer")
-        i = fresh("i") if loop["slot"] is not None else None
-        rel = loop["list"][len(call.path) + 1:] if call.path else loop["list"]
-        seq = self._attr("self", rel, call.path)
-        args = []
-        for j, v in enumerate(calls[0].inputs):
-            if j == loop["chain"]:
-                args.append(h)
-            elif j == loop["slot"]:
-                args.append(re.sub("\0(.*?)\0", lambda m: namer(m.group(1)), loop["template"]).replace("{i}", i))
-            else:
-                args.append(namer(v))
-        head = f"for {i}, {item} in enumerate({seq}):" if loop["slot"] is not None else f"for {item} in {seq}:"
         lines.append(head)
         lines.append(f"    {h} = {item}({', '.join(args)})")
         names[calls[-1].outputs[0]] = h
@@ -433,7 +285,7 @@ class PyEmitter:
                 m.body = next(iter(bodies))
             if m.is_list:
                 continue
-            builtin = _builtin(m)
+            builtin = builtin_layer(m)
             if builtin is not None:
                 name, ctor, suffix = builtin
                 key = ("builtin", name, suffix)
@@ -458,8 +310,7 @@ class PyEmitter:
             m.cls = cls
         for cls in classes:
             self._constructor(cls)
-        root_cls = root.cls
-        return {"classes": classes, "root": root_cls, "root_ctor": _kwargs(root.ctor)}
+        return {"classes": classes, "root": root.cls, "root_ctor": _kwargs(root.ctor)}
 
     def _struct(self, m: ModNode):
         """What a child contributes to its parent's class identity: its class, or a list's item classes."""
@@ -482,24 +333,24 @@ class PyEmitter:
             if items and all(i == items[0] for i in items):
                 return f"[{items[0]} for _ in range({len(items)})]"
             return "[" + ", ".join(items) + "]"
-        return _ctor_code(c.cls, [(k, repr(v)) for k, v in c.ctor.items()])
+        return ctor_code(c.cls, [(k, repr(v)) for k, v in c.ctor.items()])
 
     def _constructor(self, cls: ClassDef) -> None:
         """Literal slots that differ between instances become constructor arguments."""
-        slots: list[tuple[str, str, list]] = []  # (slot name, kind, values per instance)
+        slots: list[tuple[str, list]] = []  # (slot name, values per instance)
         first = cls.instances[0]
         for pname in first.params:
-            slots.append((f"{pname}_shape", "param:" + pname, [m.params[pname][0] for m in cls.instances]))
+            slots.append((f"{pname}_shape", [m.params[pname][0] for m in cls.instances]))
         for cname, child in first.children.items():
             if not self._emitted(child):
                 continue
             for arg in _flat_ctor(child):
                 vals = [_flat_ctor(m.children[cname]).get(arg) for m in cls.instances]
-                slots.append((f"{cname}_{arg}" if not cname[0].isdigit() else f"m{cname}_{arg}", f"child:{cname}:{arg}", vals))
-        varying = {s for s, _, vals in slots if any(v != vals[0] for v in vals)}
-        cls.ctor_params = [s for s, _, _ in slots if s in varying]
-        for m in cls.instances:
-            m.ctor = {s: vals[cls.instances.index(m)] for s, _, vals in slots if s in varying}
+                slots.append((f"{cname}_{arg}" if not cname[0].isdigit() else f"m{cname}_{arg}", vals))
+        varying = {s for s, vals in slots if any(v != vals[0] for v in vals)}
+        cls.ctor_params = [s for s, _ in slots if s in varying]
+        for k, m in enumerate(cls.instances):
+            m.ctor = {s: vals[k] for s, vals in slots if s in varying}
         lines = []
         for pname, (shape, dt) in first.params.items():
             slot = f"{pname}_shape"
@@ -520,7 +371,7 @@ class PyEmitter:
             if any(pref + k in varying for k in flat):
                 return self._list_expr(child, lambda k, v: pref + k if pref + k in varying else repr(v))
             return self._child_expr(child)
-        return _ctor_code(child.cls, [(k, pref + k if pref + k in varying else repr(v)) for k, v in child.ctor.items()])
+        return ctor_code(child.cls, [(k, pref + k if pref + k in varying else repr(v)) for k, v in child.ctor.items()])
 
     def _list_expr(self, lst: ModNode, fmt) -> str:
         parts = []
@@ -528,7 +379,7 @@ class PyEmitter:
             if c.is_list:
                 parts.append(self._list_expr(c, lambda k, v, idx=idx: fmt(f"{idx}_{k}", v)))
             else:
-                parts.append(_ctor_code(c.cls, [(k, fmt(f"{idx}_{k}", v)) for k, v in c.ctor.items()]))
+                parts.append(ctor_code(c.cls, [(k, fmt(f"{idx}_{k}", v)) for k, v in c.ctor.items()]))
         return "[" + ", ".join(parts) + "]"
 
     # -- the file -----------------------------------------------------------------------------------
@@ -537,12 +388,12 @@ class PyEmitter:
         code = "\n".join(line for c in built["classes"] if c.body for line in c.body[1] + (c.body[2],))
         runtime = [v for v in (vendor_runtime(m, code) for m in self.lowered.runtime_modules) if v]
         runtime.append(vendor_runtime("weights", "load_weights(model)"))
-        labels = self.program.dim_labels()  # dynamic sizes by name ("batch", "seq"), static ones as numbers
-        ins = [{"name": i.name, "shape": [labels.get(d, d) if isinstance(d, str) else d for d in i.type.shape],
+        # dynamic sizes by name ("batch", "seq"), static ones as numbers
+        ins = [{"name": i.name, "shape": [self.labels.get(d, d) if isinstance(d, str) else d for d in i.type.shape],
                 "dtype": i.type.dtype} for i in self.program.user_inputs if i.type is not None]
         return template_env().get_template("model.py.j2").render(
             source=self.source, classes=built["classes"], root=built["root"], root_ctor=built["root_ctor"],
-            runtime=runtime, inputs=repr(ins), tied=repr(dict(sorted(self.program.aliases.items()))), out_spec=json.dumps(self.program.out_spec),
+            runtime=runtime, inputs=repr(ins), tied=repr(dict(sorted(self.program.aliases.items()))),
             renamed=repr(dict(sorted(self.renamed.items()))) if self.renamed else "",
         )
 
@@ -560,45 +411,6 @@ def _drop_unused(lines: list, ret: str, names: set) -> list:
             del out[k]
     return out
 
-
-def _result_name(rel: str) -> str:
-    """The local name of a module call's result: `attention_out = self.attention(...)`."""
-    parts = [p for p in rel.split(".") if not p.isdigit()] or ["layer"]
-    attr = parts[-1].lstrip("_") or "module"
-    if attr in ("out", "output") or attr.endswith(("_out", "_output")):
-        return attr
-    return f"{attr}_out"
-
-
-def _ctor_code(cls: ClassDef, args: list[tuple[str, str]]) -> str:
-    if cls.builtin:  # mlx.nn layers take their sizes positionally, as mlx-lm writes them
-        return f"{cls.name}({', '.join(code for _, code in args)}{cls.suffix})"
-    return f"{cls.name}({', '.join(f'{k}={code}' for k, code in args)})"
-
-
-def _builtin(m: ModNode) -> tuple[str, dict, str] | None:
-    """(mlx.nn class, constructor sizes, fixed arguments) where the module is exactly that layer: the
-    same parameters (names, layout) and the same forward as generated for it."""
-    if m.children or m.body is None or len(m.body[0]) != 1 or m.body[1]:
-        return None
-    (a,), ret = m.body[0], m.body[2]
-    p = {k: v[0] for k, v in m.params.items()}
-    kind = m.type.rsplit(".", 1)[-1] if m.type.startswith("torch.nn.modules.") else None
-    w = p.get("weight")
-    if kind == "Linear" and w is not None and len(w) == 2:
-        if set(p) == {"weight", "bias"} and p["bias"] == (w[0],) and ret == f"mx.addmm(self.bias, {a}, self.weight.T)":
-            return "nn.Linear", {"input_dims": w[1], "output_dims": w[0]}, ""
-        if set(p) == {"weight"} and ret == f"{a} @ self.weight.T":
-            return "nn.Linear", {"input_dims": w[1], "output_dims": w[0]}, ", bias=False"
-    if kind == "Embedding" and set(p) == {"weight"} and len(w) == 2 and ret == f"self.weight[{a}]":
-        return "nn.Embedding", {"num_embeddings": w[0], "dims": w[1]}, ""
-    if kind == "LayerNorm" and w is not None and len(w) == 1:
-        mt = re.fullmatch(rf"mx\.fast\.layer_norm\({re.escape(a)}, self\.weight, (self\.bias|None), ([0-9.e+-]+)\)", ret)
-        if mt and float(mt.group(2)) > 0:
-            bias = mt.group(1) == "self.bias"
-            if set(p) == ({"weight", "bias"} if bias else {"weight"}) and (not bias or p["bias"] == w):
-                return "nn.LayerNorm", {"dims": w[0]}, f", eps={mt.group(2)}" + ("" if bias else ", bias=False")
-    return None
 
 
 def _renames(nodes) -> dict[str, str]:
@@ -650,62 +462,3 @@ def _kwargs(d: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in d.items())
 
 
-def _runtime_defs(name: str) -> tuple[str, list[tuple[str, str, set]]]:
-    """A runtime module's docstring and its top-level definitions: (name, source, names it uses)."""
-    import ast
-
-    text = (RUNTIME / f"{name}.py").read_text()
-    tree = ast.parse(text)
-    lines = text.splitlines()
-    defs = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Assign)):
-            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-            src = "\n".join(lines[start - 1: node.end_lineno])
-            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            if isinstance(node, ast.Assign):
-                for t in node.targets:
-                    if isinstance(t, ast.Name):
-                        defs.append((t.id, src, names - {t.id}))
-            else:
-                defs.append((node.name, src, names))
-    doc = (ast.get_docstring(tree) or "").strip().splitlines()
-    return (doc[0] if doc else ""), defs
-
-
-def runtime_names(modules: list[str]) -> set[str]:
-    return {d[0] for m in modules for d in _runtime_defs(m)[1]}
-
-
-def _names_used(code: str) -> set[str]:
-    """Names the generated code reads (not attributes such as `mx.pad`, not keywords such as `mode=`)."""
-    import ast
-
-    names: set[str] = set()
-    for line in code.splitlines():
-        try:
-            tree = ast.parse(line.strip())
-        except SyntaxError:
-            names |= set(re.findall(r"(?<![.\w])([A-Za-z_]\w*)\s*\(", line))  # calls, conservatively
-            continue
-        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    return names
-
-
-def vendor_runtime(name: str, code: str) -> dict | None:
-    """The definitions of runtime module `name` that `code` uses (and what they use), in file order."""
-    doc, defs = _runtime_defs(name)
-    by_name = {d[0]: d for d in defs}
-    words = _names_used(code)
-    need = set()
-    todo = [w for w in words if w in by_name]
-    while todo:
-        n = todo.pop()
-        if n in need:
-            continue
-        need.add(n)
-        todo.extend(x for x in by_name[n][2] if x in by_name)
-    if not need:
-        return None
-    src = "\n\n\n".join(d[1] for d in defs if d[0] in need)
-    return {"name": name, "doc": doc, "source": src}

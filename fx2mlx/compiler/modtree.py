@@ -1,6 +1,7 @@
 """Rebuild the module tree from the flat IR: which nodes ran inside which module call, what each call
 takes and returns, which parameters it owns. Calls of the same module type whose code is the same
-share one class (decided by the emitter)."""
+share one class (decided by the emitter). Also the emitter's tree (`ModNode`, `ClassDef`) and the
+naming of attributes and local values."""
 from __future__ import annotations
 
 import keyword
@@ -40,6 +41,39 @@ class Call:
                 yield from it.nodes()
             else:
                 yield it
+
+
+@dataclass
+class ModNode:
+    """One module of the emitted tree: its parameters and calls, then (once built) its body and class."""
+
+    path: str
+    type: str
+    children: dict = field(default_factory=dict)  # name -> ModNode
+    params: dict = field(default_factory=dict)  # name -> (shape, dtype)
+    calls: list = field(default_factory=list)  # Call
+    body: tuple | None = None  # (args, lines, returns) of the forward
+    cls: "ClassDef | None" = None
+    ctor: dict = field(default_factory=dict)  # constructor kwargs for this instance
+    is_list: bool = False
+
+    @property
+    def type_name(self) -> str:
+        return re.sub(r"\W", "_", self.type.rsplit(".", 1)[-1])
+
+
+@dataclass
+class ClassDef:
+    """One class of the emitted module, shared by the instances whose code is the same."""
+
+    name: str
+    torch_type: str
+    body: tuple | None
+    ctor_params: list = field(default_factory=list)
+    init_lines: list = field(default_factory=list)
+    instances: list = field(default_factory=list)
+    builtin: bool = False  # an mlx.nn layer (nn.Linear, ...): not emitted, constructed positionally
+    suffix: str = ""  # fixed constructor arguments of a builtin (", bias=False")
 
 
 def owns(path: str, target: str) -> bool:
@@ -246,3 +280,12 @@ def attr_code(base: str, rel: str, list_paths: set[str], prefix: str = "", renam
 def base_name(value: str) -> str:
     """`linear_12` -> `linear` (local names are renumbered per class)."""
     return re.sub(r"_\d+$", "", value) or "v"
+
+
+def result_name(rel: str) -> str:
+    """The local name of a module call's result: `attention_out = self.attention(...)`."""
+    parts = [p for p in rel.split(".") if not p.isdigit()] or ["layer"]
+    attr = parts[-1].lstrip("_") or "module"
+    if attr in ("out", "output") or attr.endswith(("_out", "_output")):
+        return attr
+    return f"{attr}_out"

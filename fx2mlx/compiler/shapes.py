@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import os
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from . import ir
 
 AUTO = "auto"
 STATIC = "static"
+_TORCH_DIR = os.path.dirname(torch.__file__)
 
 
 @dataclass
@@ -74,10 +76,15 @@ def watch_shape_env():
             lg.setLevel(lv)
 
 
-def _user_frame() -> str | None:
-    from .capture import _is_library_file
+def is_library_file(path: str) -> bool:
+    """Code of torch, fx2mlx or Python's own machinery, not the user's: skipped when quoting a source line."""
+    p = os.path.abspath(path)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return p.startswith(_TORCH_DIR) or p.startswith(here) or "<frozen" in path or "/contextlib.py" in p
 
-    frames = [f for f in traceback.extract_stack()[:-2] if not _is_library_file(f.filename)
+
+def _user_frame() -> str | None:
+    frames = [f for f in traceback.extract_stack()[:-2] if not is_library_file(f.filename)
               and "site-packages/torch" not in f.filename]
     if not frames:
         return None

@@ -1,4 +1,5 @@
-"""Weights: PyTorch tensors -> `weights.safetensors` in MLX layout, keyed by state_dict names."""
+"""Weights: PyTorch tensors -> `weights.safetensors` in MLX layout, keyed by state_dict names; their
+shapes in that layout (for the emitters' parameter declarations)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,6 +52,23 @@ def mlx_weights(lowered: Lowered, weights: dict, dtype: str | None = None) -> di
         if str(arr.dtype).replace("mlx.core.", "").replace("bool_", "bool") != target_dt:
             arr = arr.astype(getattr(mx, dtypes.MX[target_dt]))
         out[i.target] = arr
+    return out
+
+
+def weight_shapes(lowered: Lowered, dtype: str | None) -> dict[str, tuple[tuple, str]]:
+    """Weight target -> (shape in MLX layout, dtype as stored)."""
+    out = {}
+    for i in lowered.program.weight_inputs:
+        t = i.type
+        shape = tuple(t.shape)
+        if i.name in lowered.weight_layouts:
+            role, args = lowered.weight_layouts[i.name]
+            fake = np.zeros(shape, dtype=np.int8)
+            shape = tuple(layouts.apply(role, fake, args).shape)
+        dt = t.dtype
+        if dtype and dtypes.is_float(dt):
+            dt = dtype
+        out[i.target] = (shape, dt)
     return out
 
 

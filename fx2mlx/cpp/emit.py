@@ -171,7 +171,7 @@ class CppEmitter:
         return bool(self.llm)
 
     def weight_specs(self) -> list[dict]:
-        from ..compiler.emit_py import weight_shapes
+        from ..compiler.weights import weight_shapes
 
         return [{"name": name, "shape": list(shape), "dtype": _cpp_dtype(dt)}
                 for name, (shape, dt) in weight_shapes(self.lowered, self.dtype).items()]
