@@ -10,6 +10,7 @@ The full sweep is also one command, `python -m fx2mlx.conformance.opinfo`; its r
 import os
 
 import pytest
+import torch
 
 from fx2mlx.conformance import opinfo
 
@@ -46,7 +47,12 @@ def test_opinfo_fast_subset(db):
 
 
 def test_xfail_excuses_values_not_refusals(db):
-    """A random op's XFAIL reason covers wrong values (different generator), not a lowering refusal."""
+    """A random op's XFAIL reason covers wrong values (different generator), not a lowering refusal.
+    Seeded: the sample that differs is a 0-d dropout, which agrees with PyTorch by chance half the time."""
+    import mlx.core as mx
+
+    torch.manual_seed(0)
+    mx.random.seed(0)
     rec = opinfo.run_op(db["nn.functional.dropout"], "float32", max_samples=6)
     assert rec["counts"].get("xfail", 0) >= 1  # dropout with p > 0 draws different random numbers
     assert all(f["result"] == "fail" and "max abs error" in f["reason"] for f in rec["failures"])

@@ -42,6 +42,9 @@ class TensorType:
     def rank(self) -> int:
         return len(self.shape)
 
+    def is_static_shape(self) -> bool:
+        return all(isinstance(d, int) for d in self.shape)
+
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ the emitted code casts it. A wrong lowering fails at compile time, naming its ta
 from __future__ import annotations
 
 import functools
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -294,6 +295,7 @@ def typecheck(lowered: Lowered, dtype: str | None = None, example: dict | None =
     dtype_map = {"float32": dtype} if dtype and dtype != "float32" else {}
     env: dict[str, Any] = {}
     shapes = dict(lowered.program.example_shapes)  # symbolic dims: example sizes
+    sizes = example_sizes(lowered.program)
     for i in lowered.program.inputs:
         t = i.type
         if i.name in lowered.weight_layouts and isinstance(t, ir.TensorType):
@@ -317,14 +319,14 @@ def typecheck(lowered: Lowered, dtype: str | None = None, example: dict | None =
         expect = n.type
         if isinstance(expect, ir.TensorType) and isinstance(val, mx.array):
             want = dtype_map.get(expect.dtype, expect.dtype)
-            _check_shape(ln, expect, val.shape, code)
+            _check_shape(ln, expect, val.shape, code, sizes)
             if _dtname(val.dtype) != want:
                 ln.cast = want
                 val = val.astype(getattr(mx, dtypes.MX[want]))
         elif isinstance(expect, ir.TupleType) and isinstance(val, (tuple, list)):
             for t, v in zip(expect.items, val):
                 if isinstance(t, ir.TensorType) and isinstance(v, mx.array):
-                    _check_shape(ln, t, v.shape, code)
+                    _check_shape(ln, t, v.shape, code, sizes)
         elif isinstance(expect, ir.TensorType):
             raise LoweringError(_where(ln) + f": expected a tensor, the MLX form gave {type(val).__name__}\n    code: {code}")
         env[n.name] = val
@@ -335,10 +337,41 @@ def _dtname(d) -> str:
     return "bool" if s == "bool_" else s
 
 
-def _check_shape(ln: LoweredNode, expect: ir.TensorType, got, code: str) -> None:
-    want = expect.shape
-    if len(want) != len(got) or any(isinstance(a, int) and a != b for a, b in zip(want, got)):
-        raise LoweringError(_where(ln) + f": MLX result has shape {tuple(got)}, PyTorch's is {tuple(want)}\n    code: {code}")
+def _check_shape(ln: LoweredNode, expect: ir.TensorType, got, code: str, sizes: dict | None = None) -> None:
+    """The MLX result's shape against PyTorch's, symbolic sizes evaluated at the example's sizes."""
+    want = tuple(_size(d, sizes or {}) for d in expect.shape)
+    if len(want) != len(got) or any(a is not None and a != b for a, b in zip(want, got)):
+        shown = tuple("?" if a is None else a for a in want)
+        sym = f" (symbolically {tuple(expect.shape)})" if not expect.is_static_shape() else ""
+        raise LoweringError(_where(ln) + f": MLX result has shape {tuple(got)}, PyTorch's is {shown}{sym}\n    code: {code}")
+
+
+_SYMPY_FUNCS = {"Max": max, "Min": min, "floor": math.floor, "ceiling": math.ceil, "FloorDiv": lambda a, b: a // b,
+                "CleanDiv": lambda a, b: a // b, "Mod": lambda a, b: a % b, "PythonMod": lambda a, b: a % b}
+
+
+def _size(d, sizes: dict) -> int | None:
+    """A dimension at the example's sizes: ints as they are, symbolic expressions evaluated (None if not)."""
+    if isinstance(d, int):
+        return d
+    if d in sizes:
+        return sizes[d]
+    try:
+        v = eval(str(d), {"__builtins__": {}, **_SYMPY_FUNCS}, dict(sizes))  # noqa: S307 - torch's own size expressions
+    except Exception:  # noqa: BLE001 - an expression we cannot evaluate is not checked
+        return None
+    return int(v) if isinstance(v, (int, float)) and float(v).is_integer() else None
+
+
+def example_sizes(program: ir.Program) -> dict[str, int]:
+    """symbol -> its size in the example inputs."""
+    out = {}
+    for i in program.user_inputs:
+        if isinstance(i.type, ir.TensorType):
+            for d, n in zip(i.type.shape, program.example_shape(i.name) or ()):
+                if isinstance(d, str):
+                    out.setdefault(d, int(n))
+    return out
 
 
 def _where(ln: LoweredNode) -> str:

@@ -23,6 +23,7 @@ from .base import Graph, Options, Recipe
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "vocab.json", "merges.txt", "generation_config.json", "chat_template.jinja")
 META_ABOVE_BYTES = 2 << 30  # checkpoints larger than this are captured with parameters on the meta device
+LABELS = {("input_ids", 1): "seq"}  # names of the dynamic axes in the emitted code
 
 
 def is_causal_lm_config(config: dict) -> bool:
@@ -98,12 +99,12 @@ def capture_llm(model, description: str, example_len: int = 8):
     try:
         seq = torch.export.Dim("seq", min=2, max=max_len)
         return capture(model, (), kwargs, dynamic_shapes={"input_ids": {1: seq}, "use_cache": None},
-                       description=description)
+                       description=description, labels=LABELS)
     except CaptureError as e:  # a model's own guards narrow the range (seen: transformers 5.17): let torch pick it
         if "Constraints violated" not in str(e) or not hasattr(torch.export.Dim, "DYNAMIC"):
             raise
     captured = capture(model, (), kwargs, dynamic_shapes={"input_ids": {1: torch.export.Dim.DYNAMIC}, "use_cache": None},
-                       description=description)
+                       description=description, labels=LABELS)
     tok = next(i for i in captured.program.user_inputs if i.name == "input_ids")
     if not isinstance(tok.type.shape[1], str):
         raise CaptureError("torch.export specialised the sequence length; the model cannot take a KV cache")

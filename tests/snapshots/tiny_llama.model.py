@@ -10,7 +10,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-INPUTS = [{'name': 'input_ids', 'shape': [1, 'input_ids_dim1'], 'dtype': 'int64'}]  # inputs: name, shape (a name for a size that follows the input), dtype
+INPUTS = [{'name': 'input_ids', 'shape': [1, 'seq'], 'dtype': 'int64'}]  # inputs: name, shape (a name for a size that follows the input), dtype
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
 
 
@@ -170,22 +170,22 @@ class LlamaAttention(nn.Module):
         self.o_proj = nn.Linear(64, 64, bias=False)
 
     def __call__(self, hidden_states, rope_freqs, cache_offset_1, cache):
-        input_ids_dim1 = hidden_states.shape[1]
+        seq = hidden_states.shape[1]
         q_proj_out = self.q_proj(hidden_states)
-        view = q_proj_out.reshape([1, input_ids_dim1, -1, 16])
+        view = q_proj_out.reshape([1, seq, -1, 16])
         transpose = mx.swapaxes(view, 1, 2)
         k_proj_out = self.k_proj(hidden_states)
-        view_1 = k_proj_out.reshape([1, input_ids_dim1, -1, 16])
+        view_1 = k_proj_out.reshape([1, seq, -1, 16])
         transpose_1 = mx.swapaxes(view_1, 1, 2)
         v_proj_out = self.v_proj(hidden_states)
-        view_2 = v_proj_out.reshape([1, input_ids_dim1, -1, 16])
+        view_2 = v_proj_out.reshape([1, seq, -1, 16])
         transpose_2 = mx.swapaxes(view_2, 1, 2)
         add = mx.fast.rope(transpose, 16, traditional=False, base=None, scale=1.0, offset=cache_offset_1, freqs=rope_freqs)
         add_1 = mx.fast.rope(transpose_1, 16, traditional=False, base=None, scale=1.0, offset=cache_offset_1, freqs=rope_freqs)
         kv_attention_1 = kv_attention(add, add_1, transpose_2, cache, scale=0.25)
-        view_3 = kv_attention_1.reshape([1, 4, input_ids_dim1, 16])
+        view_3 = kv_attention_1.reshape([1, 4, seq, 16])
         transpose_3 = mx.swapaxes(view_3, 1, 2)
-        view_4 = transpose_3.reshape([1, input_ids_dim1, -1])
+        view_4 = transpose_3.reshape([1, seq, -1])
         return self.o_proj(view_4)
 
 
