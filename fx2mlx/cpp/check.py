@@ -47,7 +47,9 @@ def check_cpp(out: Path, captured=None, *, source: str | None = None, inputs: st
         raise SourceError(f"{out} is a program of {len(graphs)} graphs: check one graph folder at a time "
                           f"({', '.join(str(g) for _, g, _ in graphs)})")
     _, out, manifest = graphs[0]
-    program = ir.Program.from_json((out / "ir.json").read_text())
+    from ..manifest import read_ir
+
+    program = read_ir(out)
     if captured is None or source is not None or inputs is not None:
         feed = inputs if inputs is not None else (out / "inputs.safetensors" if (out / "inputs.safetensors").is_file()
                                                   else None)
