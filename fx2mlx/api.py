@@ -24,8 +24,7 @@ class CompiledModel:
         self.graph = graph or self.manifest["entry"]
         self.info = self.manifest["graphs"][self.graph]
         self.dir = self.out_dir / self.info["dir"]
-        self.module = load_module(self.dir / "model.py")
-        self.model = self.module.load(self.dir)
+        self.module, self.model = load_graph(self.dir)
 
     @property
     def input_names(self) -> list[str]:
@@ -106,6 +105,26 @@ def load_module(path: Path):
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def load_graph(gdir: Path):
+    """(module, model) of a compiled graph folder; a missing or damaged model.py or weights file is a
+    SourceError naming it (not the exception MLX or Python raises)."""
+    from .compiler.errors import SourceError
+
+    gdir = Path(gdir)
+    for f in ("model.py", "weights.safetensors"):
+        if not (gdir / f).is_file():
+            raise SourceError(f"{gdir} has no {f}: not a complete fx2mlx output (recompile it)")
+    try:
+        module = load_module(gdir / "model.py")
+    except Exception as e:  # noqa: BLE001 - a damaged or hand-edited model.py
+        raise SourceError(f"{gdir / 'model.py'} cannot be imported ({type(e).__name__}: {e}); recompile it") from None
+    try:
+        return module, module.load(gdir)
+    except Exception as e:  # noqa: BLE001 - unreadable or mismatched weights
+        raise SourceError(f"{gdir}: the weights cannot be loaded ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}); recompile it") from None
 
 
 def unload_module(mod) -> None:

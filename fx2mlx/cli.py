@@ -1,7 +1,9 @@
 """The `fx2mlx` command line (alias `pytorch-to-mlx`).
 
-Every fx2mlx error is printed as a message (no traceback) with a non-zero exit code; `--debug` shows
-the traceback.
+Every fx2mlx error is printed as one message (no traceback) with a documented non-zero exit code
+(docs/errors.md); an unexpected exception prints a one-line summary and the file its trace was written to.
+`--verbose` (anywhere on the command line) lets torch's and transformers' own logging through;
+FX2MLX_DEBUG=1 raises instead of printing.
 """
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .compiler.errors import Fx2MlxError
+from .compiler.errors import Fx2MlxError, InternalError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compile PyTorch models into standalone MLX code, checked layer by layer against PyTorch.")
 console = Console(stderr=True)
 _DEBUG = os.environ.get("FX2MLX_DEBUG") == "1"
+REPORT_URL = "https://github.com/fx2mlx/fx2mlx/issues"
 
 SOURCE_HELP = ("A Hugging Face model directory (config.json + safetensors), a factory 'path/to/file.py:function' "
                "or 'package.module:function' returning (module, args[, kwargs]) or a program ({name: (module, args)}).")
@@ -29,6 +32,14 @@ def _progress():
 
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                     transient=True, disable=not console.is_terminal)
+
+
+@app.callback()
+def _global_options(
+    verbose: bool = typer.Option(False, "--verbose", help="Show torch's and transformers' own logging (kept out of "
+                                 "the terminal otherwise). Accepted anywhere on the command line."),
+):
+    """Compile PyTorch models into standalone MLX code, checked layer by layer against PyTorch."""
 
 
 @app.command("compile")
@@ -46,11 +57,15 @@ def compile_cmd(
                                                 "where the model allows it; this makes it an error if not."),
     static: bool = typer.Option(False, "--static", help="Freeze every dimension at the example's size."),
     quantize: Optional[int] = typer.Option(None, "--quantize", help="Causal LMs: quantize linears to 4 or 8 bits."),
-    group_size: int = typer.Option(64, "--group-size", help="Causal LMs: quantization group size."),
+    group_size: int = typer.Option(64, "--group-size", help="Causal LMs: quantization group size (32, 64 or 128)."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load pickled checkpoints (*.bin, *.pt) of a Hugging "
+                                      "Face directory that has no safetensors, with torch.load(weights_only=True). "
+                                      "Off by default: prefer safetensors."),
     target: str = typer.Option("python", "--target", help="python, cpp or python,cpp: cpp also writes OUT/cpp/ "
                                "(an MLX C++ program; build it with `fx2mlx build OUT`). model.py is always written."),
 ):
     """Compile SOURCE into OUT (model.py + weights.safetensors + ir.json + manifest.json per graph)."""
+    from .compiler.errors import SourceError
     from .compiler.shapes import summary
     from .cpp.cli import parse_targets
     from .recipes import Options, compile_source
@@ -59,9 +74,10 @@ def compile_cmd(
     if static and dynamic:
         raise Fx2MlxError("--static freezes every dimension: it cannot be combined with --dynamic")
     options = Options(dtype=dtype, shapes="static" if static else "auto", dynamic=dynamic,
-                      inputs=str(inputs) if inputs else None, quantize=quantize, group_size=group_size)
+                      inputs=str(inputs) if inputs else None, quantize=quantize, group_size=group_size,
+                      allow_pickle=allow_pickle)
     if inputs is not None and not inputs.is_file():
-        raise Fx2MlxError(f"inputs file not found: {inputs}")
+        raise SourceError(f"inputs file not found: {inputs}")
     with _progress() as progress:
         task = progress.add_task("compiling", total=None)
         r, graphs, manifest = compile_source(source, out, options, recipe=recipe, force=force,
@@ -104,16 +120,19 @@ def ir_cmd(
     raw: bool = typer.Option(False, "--raw", help="Before fx2mlx's passes (as torch.export gave it)."),
 ):
     """Print the IR of SOURCE as a tree grouped by module path (or as JSON)."""
-    from .compiler import ir as irmod
+    from .compiler.errors import SourceError
     from .compiler.irprint import print_tree
 
     p = Path(source)
+    if p.is_dir() and not (p / "manifest.json").is_file() and not (p / "config.json").is_file():
+        raise SourceError(f"{p} is not a compiled fx2mlx output (no manifest.json) nor a Hugging Face model "
+                          "directory (no config.json)")
     if p.is_dir() and (p / "manifest.json").is_file():
-        from .manifest import read_manifest
+        from .manifest import read_ir, read_manifest
 
         manifest = read_manifest(p)
         g = manifest["graphs"][manifest["entry"]]
-        program = irmod.Program.from_json((p / g["dir"] / "ir.json").read_text())
+        program = read_ir(p / g["dir"])
     else:
         from .compiler.capture import ProgramSource, capture, load_source
 
@@ -149,28 +168,57 @@ def _register_extensions() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv
+    argv = [a for a in argv if a != "--verbose"]
     _register_extensions()
+    if not verbose:  # torch.export logs its internal errors (with stack traces) before raising them
+        logging.disable(logging.CRITICAL)
     try:
         app(args=argv, standalone_mode=False)
     except Fx2MlxError as e:
         if _DEBUG:
             raise
-        console.print("[red]error:[/red] " + _escape(str(e)), highlight=False)
+        console.print("[red]error:[/red] " + _escape(str(e)), highlight=False, soft_wrap=True)
         return e.exit_code
     except typer.Exit as e:
         return e.exit_code
     except SystemExit as e:
         return int(e.code or 0)
     except Exception as e:  # click usage errors etc.
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+        if hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int):  # click's (or typer's copy's) usage errors
             e.show()
             return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             return 1
-        raise
+        if _DEBUG:
+            raise
+        return _internal_error(e, argv)
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        return 130
+    finally:
+        if not verbose:
+            logging.disable(logging.NOTSET)
     return 0
+
+
+def _internal_error(e: BaseException, argv: list[str]) -> int:
+    """An exception fx2mlx did not expect: a one-line summary, the full trace in a file, a request to report."""
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="fx2mlx-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"fx2mlx {' '.join(argv)}\n\n")
+        traceback.print_exception(type(e), e, e.__traceback__, file=f)
+    first = str(e).splitlines()[0] if str(e) else ""
+    console.print(f"[red]internal error:[/red] {_escape(type(e).__name__)}: {_escape(first)}\n"
+                  f"  This is a bug in fx2mlx. The full trace is in {path}; please report it ({REPORT_URL}) "
+                  "with that file and the command line.", highlight=False, soft_wrap=True)
+    return InternalError.exit_code
 
 
 def _escape(s: str) -> str:

@@ -26,6 +26,20 @@ def read_manifest(out_dir: Path) -> dict:
     return manifest
 
 
+def read_ir(graph_dir: Path):
+    """<graph>/ir.json as an ir.Program; a missing or unreadable file is a SourceError naming it."""
+    from .compiler import ir
+
+    path = Path(graph_dir) / "ir.json"
+    if not path.is_file():
+        raise SourceError(f"{graph_dir} has no ir.json: not a compiled fx2mlx graph (recompile it)")
+    try:
+        return ir.Program.from_json(path.read_text())
+    except Exception as e:  # noqa: BLE001 - any parse or schema error of the file
+        raise SourceError(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                          "recompile") from None
+
+
 def graph_folders(path: Path) -> list[tuple[str, Path, dict]]:
     """The graphs a tool should act on: (name, folder, info) for every graph of OUT, or the one graph
     whose folder `path` is (OUT/<graph>). `info` is the graph's manifest entry plus the program's

@@ -58,13 +58,14 @@ class ProgramSource:
     description: str
 
 
-def load_source(spec: str, inputs: str | None = None) -> Source | ProgramSource:
-    """Resolve a SOURCE spec: `path/file.py:func`, `pkg.mod:func`, or a Hugging Face model directory."""
+def load_source(spec: str, inputs: str | None = None, *, allow_pickle: bool = False) -> Source | ProgramSource:
+    """Resolve a SOURCE spec: `path/file.py:func`, `pkg.mod:func`, or a Hugging Face model directory
+    (pickled checkpoints only with allow_pickle, loaded with torch.load(weights_only=True))."""
     path = Path(spec)
     if path.is_dir():
         from .hf import load_hf_dir
 
-        module, args, kwargs = load_hf_dir(path)
+        module, args, kwargs = load_hf_dir(path, allow_pickle=allow_pickle)
         desc = f"hf:{path.resolve()}"
     elif ":" in spec and not path.exists():
         target, func_name = spec.rsplit(":", 1)
@@ -179,6 +180,13 @@ def parse_dynamic(specs: list[str] | None, module: torch.nn.Module, args: tuple,
             raise SourceError(f"--dynamic {spec!r}: {name!r} is not an input (inputs: {', '.join(pos_names + list(kwargs))})")
         # Dim.DYNAMIC lets torch.export infer the range and the equalities between inputs (a named Dim
         # would have to state them); the label only documents intent.
+        value = args[pos_names.index(name)] if name in pos_names else kwargs[name]
+        rank = value.dim() if isinstance(value, torch.Tensor) else None
+        if rank is None:
+            raise SourceError(f"--dynamic {spec!r}: {name!r} is not a tensor input")
+        if not -rank <= dim < rank:
+            raise SourceError(f"--dynamic {spec!r}: {name!r} has {rank} axes (0..{rank - 1}), not axis {dim}")
+        dim = dim % rank
         dims.setdefault(label, torch.export.Dim.DYNAMIC)
         shapes.setdefault(name, {})[dim] = dims[label]
     out: dict[str, Any] = {}

@@ -387,6 +387,7 @@ class PyEmitter:
         built = self.build()
         code = "\n".join(line for c in built["classes"] if c.body for line in c.body[1] + (c.body[2],))
         runtime = [v for v in (vendor_runtime(m, code) for m in self.lowered.runtime_modules) if v]
+        runtime.append(vendor_runtime("checks", "check_inputs(x)"))  # the root checks its inputs
         runtime.append(vendor_runtime("weights", "load_weights(model)"))
         # dynamic sizes by name ("batch", "seq"), static ones as numbers
         ins = [{"name": i.name, "shape": [self.labels.get(d, d) if isinstance(d, str) else d for d in i.type.shape],
@@ -395,6 +396,7 @@ class PyEmitter:
             source=self.source, classes=built["classes"], root=built["root"], root_ctor=built["root_ctor"],
             runtime=runtime, inputs=repr(ins), tied=repr(dict(sorted(self.program.aliases.items()))),
             renamed=repr(dict(sorted(self.renamed.items()))) if self.renamed else "",
+            dims=repr({d.label: (d.min, d.max) for d in self.program.dims}),
         )
 
 

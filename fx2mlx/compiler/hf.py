@@ -1,7 +1,8 @@
 """Hugging Face model directories (config.json + safetensors) as a SOURCE.
 
-The class comes from `architectures` in config.json; weights are read from safetensors only (never a
-pickle). Example inputs follow the model's main input: token ids for text models, pixel values for
+The class comes from `architectures` in config.json; weights are read from safetensors (a pickled
+checkpoint only with allow_pickle / `--allow-pickle`, through torch.load(weights_only=True)). Missing,
+unexpected or mis-shaped weights are errors naming the keys (transformers' loading report). Example inputs follow the model's main input: token ids for text models, pixel values for
 vision models, log-mel features for speech encoders; `--inputs file.safetensors` overrides them.
 """
 from __future__ import annotations
@@ -17,7 +18,10 @@ SEQ_LEN = 8
 BATCH = 2
 
 
-def load_hf_dir(path: Path):
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+
+def load_hf_dir(path: Path, allow_pickle: bool = False):
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
         raise SourceError(f"{path} is not a Hugging Face model directory: config.json is missing")
@@ -26,10 +30,12 @@ def load_hf_dir(path: Path):
     except ValueError as e:
         raise SourceError(f"{cfg_file}: invalid JSON: {e}") from e
     shards = sorted(path.glob("*.safetensors"))
-    if not shards:
-        pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    use_pickle = not shards and pickles and allow_pickle
+    if not shards and not use_pickle:
         hint = f" (found {', '.join(pickles)}: pickled weights are not loaded, since loading them can run code; " \
-               "convert them to safetensors)" if pickles else ""
+               "convert them to safetensors, or pass --allow-pickle to load them with torch.load(weights_only=True))" \
+            if pickles else ""
         raise SourceError(f"{path}: no *.safetensors weights{hint}")
     _check_safetensors(shards)
     try:
@@ -47,13 +53,67 @@ def load_hf_dir(path: Path):
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     try:
-        model = cls.from_pretrained(str(path), use_safetensors=True)
+        with _weights_only_torch_load():
+            model, info = cls.from_pretrained(str(path), use_safetensors=not use_pickle, output_loading_info=True,
+                                              ignore_mismatched_sizes=True)  # reported below, then refused
     except Exception as e:
         raise SourceError(f"{path}: transformers could not load the model ({cls.__name__}): "
                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+    check_loading_info(path, model, info)
     model.eval()
     args, kwargs = example_inputs(model)
     return model, args, kwargs
+
+
+def check_loading_info(folder, model, info: dict) -> None:
+    """transformers' loading report (from_pretrained(..., output_loading_info=True)) -> an error naming
+    every missing, unexpected or mis-shaped weight. A missing key tied to a present one is fine."""
+    ties = getattr(model, "all_tied_weights_keys", None)  # transformers 5: the ties in force, {tied: source}
+    if ties is None and getattr(getattr(model, "config", None), "tie_word_embeddings", False):
+        ties = getattr(model, "_tied_weights_keys", None) or {}  # older: what the class ties when the config asks
+        ties = ties if isinstance(ties, dict) else {k: None for k in ties}
+    reported = set(info.get("missing_keys") or ())
+    tied = {k for k, src in (ties or {}).items() if src is None or src not in reported}
+    missing = sorted(k for k in info.get("missing_keys") or () if k not in tied)
+    unexpected = sorted(info.get("unexpected_keys") or ())
+    mismatched = [m for m in info.get("mismatched_keys") or ()]
+    if not (missing or unexpected or mismatched):
+        return
+    parts = []
+
+    def keys(ks):
+        return ", ".join(ks[:8]) + (f" … ({len(ks)} in all)" if len(ks) > 8 else "")
+
+    if missing:
+        parts.append(f"missing from the checkpoint: {keys(missing)}")
+    if unexpected:
+        parts.append(f"in the checkpoint but not in the model: {keys(unexpected)}")
+    if mismatched:
+        parts.append("with another shape: " + keys([f"{m[0]} {tuple(m[1])} vs the model's {tuple(m[2])}"
+                                                    if isinstance(m, (tuple, list)) and len(m) == 3 else str(m)
+                                                    for m in mismatched]))
+    raise SourceError(f"{folder}: the weights do not match {type(model).__name__} ({'; '.join(parts)}); "
+                      "transformers would initialise missing weights at random, so fx2mlx refuses them. "
+                      "Check that the checkpoint belongs to this config.json.")
+
+
+class _weights_only_torch_load:
+    """Within it, torch.load refuses to unpickle anything but tensors (weights_only=True), whatever the caller asks."""
+
+    def __enter__(self):
+        import functools
+
+        self.orig = torch.load
+
+        @functools.wraps(self.orig)
+        def load(*args, **kwargs):
+            kwargs["weights_only"] = True
+            return self.orig(*args, **kwargs)
+
+        torch.load = load
+
+    def __exit__(self, *exc):
+        torch.load = self.orig
 
 
 def _check_safetensors(files) -> None:

@@ -36,22 +36,25 @@ def check_cpp(out: Path, captured=None, *, source: str | None = None, inputs: st
               atol: float | None = None, rtol: float | None = None, cosine: float | None = None,
               build_first: bool = True, quiet: bool = False, console=None) -> dict:
     """Compare every value of OUT's C++ program with PyTorch's; return the report or raise GoldenMismatch."""
-    from ..golden import GoldenMismatch, compare, default_tolerances, torch_values
-    from ..golden.torch_side import recapture, source_spec
-
     from ..compiler.errors import SourceError
-    from ..manifest import graph_folders
+    from ..golden import GoldenMismatch, compare, default_tolerances, torch_values
+    from ..golden.torch_side import source_spec
+    from ..manifest import graph_folders, read_ir, read_manifest
 
     graphs = graph_folders(out)
     if len(graphs) > 1:
         raise SourceError(f"{out} is a program of {len(graphs)} graphs: check one graph folder at a time "
                           f"({', '.join(str(g) for _, g, _ in graphs)})")
-    _, out, manifest = graphs[0]
-    program = ir.Program.from_json((out / "ir.json").read_text())
+    name, out, manifest = graphs[0]
+    program = read_ir(out)
     if captured is None or source is not None or inputs is not None:
+        from ..recipes import get_recipe
+
         feed = inputs if inputs is not None else (out / "inputs.safetensors" if (out / "inputs.safetensors").is_file()
                                                   else None)
-        captured = recapture(source_spec(manifest.get("source", ""), source), str(feed) if feed else None)
+        root = out if (out / "manifest.json").is_file() else out.parent
+        captured, _, _ = get_recipe(manifest["recipe"]).reference(
+            read_manifest(root), name, source_spec(manifest.get("source", ""), source), str(feed) if feed else None)
     expected = torch_values(captured)
     actual = cpp_values(out, inputs=inputs, build_first=build_first)
     tol = default_tolerances(manifest.get("dtype"), atol=atol, rtol=rtol, cosine=cosine)

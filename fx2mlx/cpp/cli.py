@@ -90,7 +90,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _build(out: Path, **kwargs) -> Path:
+    from ..manifest import graph_folders
     from .build import build, find_blas
+
+    graph_folders(out)  # a compiled output (a clear error otherwise)
 
     with console.status("building C++ (cmake)"):
         exe = build(out, **kwargs)

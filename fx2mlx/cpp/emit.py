@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 
 from ..compiler import dtypes, ir
-from ..compiler.errors import LoweringError, OutputError
+from ..compiler.errors import LoweringError
 from ..compiler.lowering import Lowered, lower
 from . import overrides as _overrides  # noqa: F401  (registers the overrides' C++ forms)
 
@@ -243,12 +243,9 @@ def write_cpp(out_dir: Path, lowered: Lowered, *, source: str = "", dtype: str |
 def load_output(graph_dir: Path, info: dict) -> Lowered:
     """Re-lower a graph's ir.json as `fx2mlx compile` did (needs mlx, not torch)."""
     graph_dir = Path(graph_dir)
-    if not (graph_dir / "ir.json").is_file():
-        raise OutputError(f"{graph_dir} has no ir.json: not a compiled fx2mlx graph")
-    try:
-        program = ir.Program.from_json((graph_dir / "ir.json").read_text())
-    except (ValueError, KeyError, TypeError) as e:
-        raise OutputError(f"{graph_dir / 'ir.json'} cannot be read ({type(e).__name__}: {e}); recompile") from None
+    from ..manifest import read_ir
+
+    program = read_ir(graph_dir)
     dtype = info.get("dtype", "float32")
     return lower(program, dtype=None if dtype == "float32" else dtype)
 

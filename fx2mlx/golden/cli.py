@@ -130,11 +130,14 @@ def _layer_values(compiled) -> set[str]:
 def _torch_side(gdir: Path, manifest: dict, graph: str, captured, source, inputs):
     """PyTorch's values of one graph, rebuilt by the recipe that compiled it (same capture, same passes,
     so node names match OUT's ir.json)."""
-    from ..compiler import ir
+    from ..manifest import read_ir
     from ..recipes import get_recipe
     from .torch_side import golden_values, source_spec
 
-    program = ir.Program.from_json((gdir / "ir.json").read_text())
+    try:
+        program = read_ir(gdir)
+    except SourceError as e:
+        raise GoldenError(str(e)) from None
     if inputs is None and captured is None and (gdir / "inputs.safetensors").is_file():
         inputs = gdir / "inputs.safetensors"  # the example inputs the graph was compiled with
     recipe = get_recipe(manifest["recipe"])

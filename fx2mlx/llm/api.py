@@ -16,7 +16,7 @@ class GenerationModel:
     """A compiled decoder LLM (model.py with a KV cache) plus its tokenizer, if the folder has one."""
 
     def __init__(self, out_dir: str | Path):
-        from ..api import load_module
+        from ..api import load_graph
         from ..compiler.errors import SourceError
         from ..manifest import read_manifest
 
@@ -27,8 +27,7 @@ class GenerationModel:
                               "language model (recipe causal-lm: a Hugging Face *ForCausalLM directory)")
         self.info = self.manifest.get("llm") or {}
         gdir = self.out_dir / self.manifest["graphs"][self.manifest["entry"]]["dir"]
-        self.module = load_module(gdir / "model.py")
-        self.model = self.module.load(gdir)
+        self.module, self.model = load_graph(gdir)
         self.tokenizer = None
         if (self.out_dir / "tokenizer.json").is_file():
             from tokenizers import Tokenizer
@@ -40,9 +39,44 @@ class GenerationModel:
         return []  # the model fills it with one KVCache per attention site on the first call
 
     def encode(self, text: str) -> list[int]:
+        from ..compiler.errors import ArgumentError
+
         if self.tokenizer is None:
-            raise ValueError(f"{self.out_dir} has no tokenizer.json: pass token ids instead of text")
+            raise ArgumentError(f"{self.out_dir} has no tokenizer.json: pass token ids instead of text")
         return self.tokenizer.encode(text).ids
+
+    def check_prompt(self, prompt) -> list[int]:
+        """One prompt as a list of token ids in the vocabulary; anything else is an ArgumentError (a ValueError)."""
+        from ..compiler.errors import ArgumentError
+
+        if hasattr(prompt, "tolist") and not isinstance(prompt, (list, tuple)):
+            prompt = prompt.tolist()
+        if isinstance(prompt, (str, bytes)) or not isinstance(prompt, (list, tuple)):
+            raise ArgumentError(f"a prompt is a list of token ids (or text, for generate), got {type(prompt).__name__}")
+        if any(isinstance(t, (list, tuple)) for t in prompt):
+            raise ArgumentError(f"one prompt at a time: got a batch of {len(prompt)} prompts (lists of token ids); batched "
+                                "generation is not supported: call generate once per prompt")
+        if not prompt:
+            raise ArgumentError("the prompt is empty: pass at least one token id")
+        bad = [t for t in prompt if isinstance(t, bool) or not isinstance(t, int)]
+        if bad:
+            raise ArgumentError(f"token ids are integers, got {bad[0]!r} ({type(bad[0]).__name__})")
+        vocab = self.info.get("vocab_size")
+        out = [t for t in prompt if t < 0 or (vocab is not None and t >= vocab)]
+        if out:
+            raise ArgumentError(f"token id {out[0]} is outside the vocabulary (0..{vocab - 1 if vocab else '…'})")
+        return list(prompt)
+
+    @staticmethod
+    def check_sampling(max_tokens, temp, top_p) -> None:
+        from ..compiler.errors import ArgumentError
+
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
+            raise ArgumentError(f"max_tokens must be an integer >= 0, got {max_tokens!r}")
+        if not temp >= 0:
+            raise ArgumentError(f"temp must be >= 0 (0: greedy), got {temp!r}")
+        if not 0 < top_p <= 1:
+            raise ArgumentError(f"top_p must be in (0, 1], got {top_p!r}")
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids)) if self.tokenizer is not None else " ".join(map(str, ids))
@@ -55,6 +89,8 @@ class GenerationModel:
         from ..runtime.generate import generate_tokens
         from ..runtime.sampling import sample_token
 
+        prompt = self.check_prompt(prompt)
+        self.check_sampling(max_tokens, temp, top_p)
         if seed is not None:
             mx.random.seed(seed)
         cache = self.make_cache() if cache is None else cache
@@ -71,7 +107,7 @@ class GenerationModel:
 
     def generate(self, prompt: str | Sequence[int], **kwargs) -> str | list[int]:
         """All new tokens at once: text for a text prompt, ids for ids."""
-        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        ids = self.encode(prompt) if isinstance(prompt, str) else self.check_prompt(prompt)
         out = list(self.stream(ids, **kwargs))
         return self.decode(out) if isinstance(prompt, str) else out
 

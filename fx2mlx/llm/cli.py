@@ -36,6 +36,9 @@ def generate_cmd(
     if (prompt is None) == (prompt_ids is None):
         raise Fx2MlxError("pass exactly one of --prompt TEXT or --prompt-ids 1,2,3")
     lm = load_llm(out)
+    lm.check_sampling(max_tokens, temp, top_p)
+    if prompt is not None and lm.tokenizer is None:
+        raise Fx2MlxError(f"{out} has no tokenizer.json: pass --prompt-ids 1,2,3 instead of --prompt")
     if prompt is not None:
         ids = lm.encode(prompt)
     else:
@@ -43,6 +46,7 @@ def generate_cmd(
             ids = [int(x) for x in prompt_ids.replace(" ", "").split(",") if x]
         except ValueError:
             raise Fx2MlxError(f"--prompt-ids must be comma-separated integers, got {prompt_ids!r}") from None
+    ids = lm.check_prompt(ids)
     text_mode = lm.tokenizer is not None
     t0 = time.perf_counter()
     n, first = 0, None

@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..compiler.errors import SourceError
 from ..manifest import graph_folders, read_manifest
-from .base import Graph, Options, Recipe
+from .base import Graph, Options, Recipe, check_quantize
 from .causal_lm import CausalLMRecipe
 from .graph import GraphRecipe
 from .program import Program, ProgramRecipe
@@ -70,9 +70,10 @@ def compile_source(source, out_dir: Path, options: Options | None = None, *, rec
     if isinstance(source, (Program, dict)):
         source = program_source(source, "python:program")
     r = pick_recipe(source, recipe)
+    check_quantize(options.quantize, options.group_size, r.name)  # before the (slow) loading
     if isinstance(source, str) and r.name != "causal-lm":
         step(f"loading {source}")
-        source = load_source(source, options.inputs)
+        source = load_source(source, options.inputs, allow_pickle=options.allow_pickle)
         if isinstance(source, ProgramSource) and recipe is None:
             r = ProgramRecipe()
     graphs = r.build(source, options, step)

@@ -28,6 +28,26 @@ class Options:
     meta: bool | None = None  # causal LMs: capture on the meta device
     weights: bool = True  # causal LMs: False emits the code only
     self_check: bool = True
+    allow_pickle: bool = False  # HF directories without safetensors: torch.load(weights_only=True) of pickles
+
+
+QUANT_BITS = (4, 8)  # bit widths fx2mlx tests (MLX's affine quantization also has 2, 3, 5 and 6)
+QUANT_GROUP_SIZES = (32, 64, 128)  # what mx.quantize accepts
+
+
+def check_quantize(bits, group_size: int, recipe: str) -> None:
+    """--quantize/--group-size: refused (never ignored) where they do not apply or are not supported."""
+    from ..compiler.errors import SourceError
+
+    if bits is None:
+        return
+    if recipe != "causal-lm":
+        raise SourceError(f"--quantize applies to causal LMs (recipe causal-lm) only; this source uses recipe {recipe!r}")
+    if bits not in QUANT_BITS:
+        raise SourceError(f"--quantize takes {' or '.join(map(str, QUANT_BITS))} bits (the widths fx2mlx tests), "
+                          f"got {bits}")
+    if group_size not in QUANT_GROUP_SIZES:
+        raise SourceError(f"--group-size takes {', '.join(map(str, QUANT_GROUP_SIZES))}, got {group_size}")
 
 
 @dataclass

@@ -18,7 +18,8 @@ from typing import Callable
 
 from ..compiler import ir
 from ..compiler.errors import SourceError
-from .base import Graph, Options, Recipe
+from ..compiler.hf import check_loading_info
+from .base import Graph, Options, Recipe, check_quantize
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "vocab.json", "merges.txt", "generation_config.json", "chat_template.jinja")
@@ -77,9 +78,11 @@ def load_model(folder: Path, meta: bool | None = None, weights: bool = True):
     try:
         # float32 whatever the checkpoint's dtype: a bfloat16 graph carries casts around every norm that
         # would hide the RMSNorm pattern; --dtype decides the compiled model's dtype.
-        model = _model_class(config).from_pretrained(str(folder), use_safetensors=True, dtype=torch.float32)
+        model, info = _model_class(config).from_pretrained(str(folder), use_safetensors=True, dtype=torch.float32,
+                                                           output_loading_info=True, ignore_mismatched_sizes=True)
     except Exception as e:
         raise SourceError(f"{folder}: transformers could not load the model: {type(e).__name__}: {e}") from e
+    check_loading_info(folder, model, info)
     return model.eval(), False
 
 
@@ -168,8 +171,7 @@ class CausalLMRecipe(Recipe):
         if options.shapes == "static":
             raise SourceError("recipe 'causal-lm' needs a dynamic sequence length: --static does not apply "
                               "(use --recipe graph for a forward at fixed sizes)")
-        if options.quantize not in (None, 0, 2, 3, 4, 6, 8):
-            raise SourceError(f"--quantize takes 2, 3, 4, 6 or 8 bits, got {options.quantize}")
+        check_quantize(options.quantize, options.group_size, self.name)
         folder = Path(source)
         weights = options.weights
         if weights and not any(folder.glob("*.safetensors")):
@@ -226,6 +228,7 @@ def compile_llm(source: str | Path, out_dir: Path, *, dtype: str | None = None, 
 
     check_dtype(dtype)
     check_out_dir(Path(out_dir), force)
+    check_quantize(quantize, group_size, "causal-lm")
     options = Options(dtype=dtype, quantize=quantize, group_size=group_size, meta=meta, weights=weights)
     recipe = CausalLMRecipe()
     t = time.perf_counter()

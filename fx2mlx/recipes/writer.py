@@ -11,16 +11,19 @@ renamed into place, so a failed compile never leaves a half-written or unloadabl
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
+import os
 import platform
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
 from ..compiler import ir
 from ..compiler.emit_py import PyEmitter
-from ..compiler.errors import OutputError, SelfCheckError
+from ..compiler.errors import ArgumentError, OutputError, SelfCheckError
 from ..compiler.lowering import Lowered, lower
 from ..compiler.weights import from_numpy, mlx_weights, save, to_numpy
 from ..manifest import MANIFEST_VERSION
@@ -43,8 +46,41 @@ def check_out_dir(out_dir: Path, force: bool) -> None:
 def check_dtype(dtype: str | None) -> str | None:
     """-> the compute dtype for emission (None for float32)."""
     if dtype is not None and dtype not in DTYPES:
-        raise OutputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise ArgumentError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return None if dtype in (None, "float32") else dtype
+
+
+OWNER = "fx2mlx-writer.pid"  # in a staging folder: the pid of the compile that writes it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(out_dir: Path) -> list[Path]:
+    """Staging folders of OUT (`.OUT.XXXX.partial`, `.OUT.old-XXXX`) left by a compile that was killed:
+    removed when the process that made them is gone (a running compile's folders are left alone)."""
+    removed = []
+    for p in sorted(out_dir.parent.glob(f".{glob.escape(out_dir.name)}.*")):
+        if not p.is_dir() or not (p.name.endswith(".partial") or ".old-" in p.name):
+            continue
+        try:
+            pid = int((p / OWNER).read_text())
+        except (OSError, ValueError):
+            pid = None  # no owner file: killed before writing it, or an .old folder being removed
+        if pid is not None and _alive(pid) and pid != os.getpid():
+            continue
+        if pid is None and time.time() - p.stat().st_mtime < 60:
+            continue  # possibly a compile that has just created it
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
 
 
 @contextlib.contextmanager
@@ -52,12 +88,15 @@ def staged_output(out_dir: Path, force: bool):
     out_dir = Path(out_dir)
     check_out_dir(out_dir, force)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    (tmp / OWNER).write_text(str(os.getpid()))
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    (tmp / OWNER).unlink()
     old = None
     if out_dir.exists():
         old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name[-8:]}")
