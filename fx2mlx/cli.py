@@ -21,7 +21,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Compile PyTorch models into standalone MLX code, checked layer by layer against PyTorch.")
 console = Console(stderr=True)
 _DEBUG = os.environ.get("FX2MLX_DEBUG") == "1"
-REPORT_URL = "https://github.com/fx2mlx/fx2mlx/issues"
 
 SOURCE_HELP = ("A Hugging Face model directory (config.json + safetensors), a factory 'path/to/file.py:function' "
                "or 'package.module:function' returning (module, args[, kwargs]) or a program ({name: (module, args)}).")
@@ -216,8 +215,8 @@ def _internal_error(e: BaseException, argv: list[str]) -> int:
         traceback.print_exception(type(e), e, e.__traceback__, file=f)
     first = str(e).splitlines()[0] if str(e) else ""
     console.print(f"[red]internal error:[/red] {_escape(type(e).__name__)}: {_escape(first)}\n"
-                  f"  This is a bug in fx2mlx. The full trace is in {path}; please report it ({REPORT_URL}) "
-                  "with that file and the command line.", highlight=False, soft_wrap=True)
+                  f"  This is a bug in fx2mlx. The full trace is in {path}; please report it to the fx2mlx "
+                  "maintainers with that file and the command line.", highlight=False, soft_wrap=True)
     return InternalError.exit_code
 
 
