@@ -184,6 +184,10 @@ def _compile_with_dynamic(source, out_dir, options, dynamic_shapes, force, recip
 
 
 def _loaded(out_dir: Path, manifest: dict, tmp=None):
+    if manifest.get("driver") == "seq2seq":  # a program with host code (generate): its vendored driver
+        program = load_module(out_dir / "program.py").load(out_dir)
+        program._tmp = tmp
+        return program
     if len(manifest["graphs"]) == 1 and manifest["recipe"] != "program":
         return CompiledModel(out_dir, _tmp=tmp, manifest=manifest)
     return CompiledProgram(out_dir, _tmp=tmp, manifest=manifest)

@@ -49,7 +49,7 @@ def compile_cmd(
     inputs: Optional[Path] = typer.Option(None, help="safetensors file of example inputs (input_0.. or names)."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty output directory."),
     check: bool = typer.Option(False, "--check", help="Run the golden harness after compiling."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", help="graph, program or causal-lm (default: from the "
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="graph, program, causal-lm or seq2seq (default: from the "
                                          "source; HF directories from config.json)."),
     dynamic: Optional[list[str]] = typer.Option(None, "--dynamic", help="An axis that must be dynamic, NAME:DIM "
                                                 "(repeat), e.g. input_ids:1. Every axis is dynamic by default "

@@ -25,8 +25,13 @@ def generate_cmd(
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling: keep the top tokens up to this mass."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for sampling."),
     ignore_eos: bool = typer.Option(False, "--ignore-eos", help="Do not stop at the end-of-sequence token."),
+    num_beams: Optional[int] = typer.Option(None, "--num-beams", help="Encoder-decoder models: beam search with "
+                                            "this many beams (default: the model's generation config)."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"tokens": [...]} (the new token ids) at the end.'),
 ):
-    """Generate from OUT: prints tokens as they come (text, or ids without a tokenizer)."""
+    """Generate from OUT: prints tokens as they come (text, or ids without a tokenizer). For an
+    encoder-decoder model (recipe seq2seq) the prompt is the encoder input and the output the decoder's
+    tokens (greedy or beam search, HF generate's semantics)."""
     from .. import blas
     from ..compiler.errors import Fx2MlxError
 
@@ -35,18 +40,24 @@ def generate_cmd(
 
     if (prompt is None) == (prompt_ids is None):
         raise Fx2MlxError("pass exactly one of --prompt TEXT or --prompt-ids 1,2,3")
-    lm = load_llm(out)
-    lm.check_sampling(max_tokens, temp, top_p)
-    if prompt is not None and lm.tokenizer is None:
-        raise Fx2MlxError(f"{out} has no tokenizer.json: pass --prompt-ids 1,2,3 instead of --prompt")
-    if prompt is not None:
-        ids = lm.encode(prompt)
-    else:
+    ids = None
+    if prompt_ids is not None:
         try:
             ids = [int(x) for x in prompt_ids.replace(" ", "").split(",") if x]
         except ValueError:
             raise Fx2MlxError(f"--prompt-ids must be comma-separated integers, got {prompt_ids!r}") from None
-    ids = lm.check_prompt(ids)
+    from ..manifest import read_manifest
+
+    if read_manifest(out).get("recipe") == "seq2seq":
+        return _generate_seq2seq(out, ids, prompt, max_tokens, num_beams, as_json)
+    if num_beams is not None:
+        raise Fx2MlxError("--num-beams applies to encoder-decoder models (recipe seq2seq); causal LMs generate "
+                          "greedily or by sampling (--temp, --top-p)")
+    lm = load_llm(out)
+    lm.check_sampling(max_tokens, temp, top_p)
+    if prompt is not None and lm.tokenizer is None:
+        raise Fx2MlxError(f"{out} has no tokenizer.json: pass --prompt-ids 1,2,3 instead of --prompt")
+    ids = lm.encode(prompt) if prompt is not None else lm.check_prompt(ids)
     text_mode = lm.tokenizer is not None
     t0 = time.perf_counter()
     n, first = 0, None
@@ -66,8 +77,34 @@ def generate_cmd(
             sys.stdout.write(("" if n == 1 else ",") + str(tok))
         sys.stdout.flush()
     sys.stdout.write("\n")
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps({"tokens": new}) + "\n")
     sys.stdout.flush()
     end = time.perf_counter()
     if n:
         rate = (n - 1) / (end - first) if n > 1 and end > first else float("nan")
         print(f"[{len(ids)} prompt tokens in {first - t0:.3f} s, {n} new tokens, {rate:.1f} tok/s]", file=sys.stderr)
+
+
+def _generate_seq2seq(out: Path, ids, prompt, max_tokens: int, num_beams, as_json: bool) -> None:
+    """Encoder-decoder output: the prompt is the encoder input; prints the generated ids (after the decoder
+    start token, up to and including the end-of-sequence token)."""
+    import json
+
+    from ..api import load
+    from ..compiler.errors import Fx2MlxError
+
+    if prompt is not None:
+        raise Fx2MlxError("this is an encoder-decoder model: pass --prompt-ids (text prompts need the translate "
+                          "command with a tokenizer, not implemented yet)")
+    program = load(out)
+    t0 = time.perf_counter()
+    row = program.generate([ids], max_new_tokens=max_tokens, num_beams=num_beams)[0]
+    tokens = program.new_tokens(row)
+    if as_json:
+        print(json.dumps({"tokens": tokens}))
+    else:
+        print(",".join(map(str, tokens)))
+    print(f"[{len(ids)} prompt tokens, {len(tokens)} new tokens in {time.perf_counter() - t0:.3f} s]", file=sys.stderr)

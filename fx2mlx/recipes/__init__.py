@@ -3,6 +3,7 @@
     graph      one module -> one graph (`model`)                            driver: graphs
     program    several named graphs declared by the user                    driver: graphs
     causal-lm  HF *ForCausalLM dir -> model(input_ids, cache) + generation  driver: causal_lm
+    seq2seq    HF encoder-decoder text dir -> encoder, cross_kv, decoder_step  driver: seq2seq
 
 Every recipe's graphs go through the one capture -> passes -> lowering -> emission path and the one
 output writer (`writer.write_output`); `manifest.json` records the recipe, its graphs and its driver,
@@ -21,8 +22,10 @@ from .base import Graph, Options, Recipe, check_quantize
 from .causal_lm import CausalLMRecipe
 from .graph import GraphRecipe
 from .program import Program, ProgramRecipe
+from .seq2seq import Seq2SeqRecipe
 
-RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (GraphRecipe, ProgramRecipe, CausalLMRecipe)}
+RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (GraphRecipe, ProgramRecipe, CausalLMRecipe,
+                                                          Seq2SeqRecipe)}
 
 __all__ = ["RECIPES", "Graph", "Options", "Program", "Recipe", "compile_source", "compile_captured",
            "get_recipe", "graph_folders", "pick_recipe", "read_manifest"]
@@ -71,7 +74,7 @@ def compile_source(source, out_dir: Path, options: Options | None = None, *, rec
         source = program_source(source, "python:program")
     r = pick_recipe(source, recipe)
     check_quantize(options.quantize, options.group_size, r.name)  # before the (slow) loading
-    if isinstance(source, str) and r.name != "causal-lm":
+    if isinstance(source, str) and r.name not in ("causal-lm", "seq2seq"):  # these read the HF folder
         step(f"loading {source}")
         source = load_source(source, options.inputs, allow_pickle=options.allow_pickle)
         if isinstance(source, ProgramSource) and recipe is None:

@@ -1,0 +1,322 @@
+"""A compiled encoder-decoder text model (translation): `t = load(OUT)`;
+`t.generate([[5, 6, 2], [7, 2]], num_beams=4, max_new_tokens=40)` -> one list of token ids per row,
+equal to the rows of Hugging Face `generate` (decoder start token first, pad after the end).
+
+Graphs: encoder(input_ids, attention_mask) -> hidden; cross_kv(hidden) -> ([K], [V]) per decoder layer,
+once per sentence; decoder_step(ids (N, 1), encoder mask, self K..., self V..., cross K..., cross V...)
+-> (logits (N, V), [self K], [self V]) with the self-attention cache growing by one position a step.
+Generation follows transformers' `_sample` (greedy) and `_beam_search`: log-softmax, logits processors
+(repetition penalty, no-repeat n-grams, bad words, min length, forced BOS/EOS, suppressed tokens) in HF's
+order, top-k over beams x vocab with K = max(2, 1 + #eos) * beams, length penalty, early stopping and
+HF's heuristic for when the running beams can no longer improve. Settings come from the model's
+generation config (recorded in manifest.json) and keyword arguments override them."""
+import importlib.util
+import json
+import math
+import struct
+import sys
+from pathlib import Path
+
+import mlx.core as mx
+
+SETTINGS = ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id", "forced_bos_token_id",
+            "forced_eos_token_id", "max_length", "max_new_tokens", "min_length", "min_new_tokens", "num_beams",
+            "length_penalty", "early_stopping", "no_repeat_ngram_size", "repetition_penalty", "bad_words_ids",
+            "suppress_tokens", "begin_suppress_tokens", "num_return_sequences", "do_sample",
+            "encoder_repetition_penalty", "encoder_no_repeat_ngram_size", "sequence_bias")
+DEFAULTS = {"max_length": 20, "min_length": 0, "num_beams": 1, "length_penalty": 1.0, "early_stopping": False,
+            "num_return_sequences": 1, "do_sample": False}
+NOT_IMPLEMENTED = {"do_sample": (False, None), "encoder_repetition_penalty": (None, 1.0),
+                   "encoder_no_repeat_ngram_size": (None, 0), "sequence_bias": (None,)}
+
+
+def f32(x):
+    """x rounded to float32 (HF keeps beam scores in float32 tensors)."""
+    return struct.unpack("f", struct.pack("f", x))[0] if math.isfinite(x) else x
+
+
+def _import(path, name):
+    key = f"fx2mlx_out_{name}_{abs(hash(str(Path(path).resolve())))}"
+    spec = importlib.util.spec_from_file_location(key, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[key] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class Seq2Seq:
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.manifest = json.loads((self.folder / "manifest.json").read_text())
+        self.graphs = {}
+        for name, g in self.manifest["graphs"].items():
+            gdir = self.folder / g["dir"]
+            self.graphs[name] = _import(gdir / "model.py", name).load(gdir)
+        self.info = self.manifest["seq2seq"]
+        self.config = dict(self.info["generation"])
+        inputs = {i["name"]: i for i in self.manifest["graphs"]["decoder_step"]["inputs"]}
+        self.mask_dtype = getattr(mx, inputs["encoder_attention_mask"]["dtype"])
+        self.ids_dtype = getattr(mx, inputs["decoder_input_ids"]["dtype"])
+        self.kv_dtype = getattr(mx, inputs["self_keys_0"]["dtype"])
+
+    def __getattr__(self, name):
+        graphs = self.__dict__.get("graphs", {})
+        if name in graphs:
+            return graphs[name]
+        raise AttributeError(f"the program has no graph {name!r} (graphs: {', '.join(graphs)})")
+
+    # -- settings ----------------------------------------------------------------------------------
+    def settings(self, **kwargs):
+        unknown = sorted(set(kwargs) - set(SETTINGS))
+        if unknown:
+            raise TypeError(f"unknown generation argument(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+        s = {k: DEFAULTS.get(k) for k in SETTINGS}
+        s.update({k: v for k, v in self.config.items() if v is not None})
+        s.update({k: v for k, v in kwargs.items() if v is not None or k in ("forced_bos_token_id", "forced_eos_token_id")})
+        for k, ok in NOT_IMPLEMENTED.items():
+            if s.get(k) not in ok:
+                raise ValueError(f"{k}={s[k]!r} is not implemented by this driver (greedy and beam search only)")
+        eos = s["eos_token_id"]
+        s["eos"] = [] if eos is None else ([int(eos)] if isinstance(eos, int) else [int(e) for e in eos])
+        if s["pad_token_id"] is None and s["eos"]:
+            s["pad_token_id"] = s["eos"][0]
+        if s["decoder_start_token_id"] is None:
+            s["decoder_start_token_id"] = s["bos_token_id"]
+        start = s["decoder_start_token_id"]
+        s["start"] = int(start[0] if isinstance(start, list) else start)
+        if kwargs.get("max_new_tokens") is not None:
+            s["max_length"] = int(kwargs["max_new_tokens"]) + 1
+        elif kwargs.get("max_length") is None and s.get("max_new_tokens") is not None:
+            s["max_length"] = int(s["max_new_tokens"]) + 1
+        if s["num_return_sequences"] > s["num_beams"]:
+            raise ValueError("num_return_sequences must be at most num_beams")
+        return s
+
+    # -- graphs ------------------------------------------------------------------------------------
+    def batch(self, input_ids, attention_mask, pad, eos=()):
+        """Rows of ids (lists of different lengths are right-padded) -> (ids, mask) as mx arrays."""
+        if isinstance(input_ids, mx.array) or hasattr(input_ids, "shape"):
+            ids = mx.array(input_ids).astype(mx.int64)
+            if ids.ndim == 1:
+                ids = ids[None]
+            if attention_mask is None:
+                rows = ids.tolist()
+                has_pad = pad is not None and any(pad in r for r in rows)
+                mask = (ids != pad) if has_pad and pad not in eos else mx.ones(ids.shape, mx.int64)
+            else:
+                mask = mx.array(attention_mask)
+            return ids, mask.astype(self.mask_dtype)
+        rows = [list(input_ids)] if input_ids and isinstance(input_ids[0], int) else [list(r) for r in input_ids]
+        n = max(len(r) for r in rows)
+        fill = pad if pad is not None else 0
+        ids = mx.array([r + [fill] * (n - len(r)) for r in rows], dtype=mx.int64)
+        mask = mx.array([[1] * len(r) + [0] * (n - len(r)) for r in rows]) if attention_mask is None \
+            else mx.array(attention_mask)
+        return ids, mask.astype(self.mask_dtype)
+
+    def encode(self, ids, mask, repeat=1):
+        """-> (cross keys, cross values, encoder mask), rows repeated `repeat` times (beams)."""
+        hidden = self.graphs["encoder"](ids, mask)
+        keys, values = self.graphs["cross_kv"](hidden)
+        if repeat > 1:
+            keys = [mx.repeat(k, repeat, axis=0) for k in keys]
+            values = [mx.repeat(v, repeat, axis=0) for v in values]
+            mask = mx.repeat(mask, repeat, axis=0)
+        return list(keys), list(values), mask
+
+    def empty_cache(self, n):
+        shapes = self.info["self_kv"]
+        return ([mx.zeros((n, h, 0, d), self.kv_dtype) for (h, d), _ in shapes],
+                [mx.zeros((n, h, 0, d), self.kv_dtype) for _, (h, d) in shapes])
+
+    def step(self, tokens, state):
+        """One decoder step for the last tokens (list of N ints) -> float32 logits (N, V); updates state."""
+        keys, values, cross_k, cross_v, mask = state["keys"], state["values"], state["ck"], state["cv"], state["mask"]
+        ids = mx.array(tokens, dtype=self.ids_dtype)[:, None]
+        logits, keys, values = self.graphs["decoder_step"](ids, mask, *keys, *values, *cross_k, *cross_v)
+        state["keys"], state["values"] = list(keys), list(values)
+        return logits.astype(mx.float32)
+
+    # -- logits processors (HF's order: _get_logits_processor) -------------------------------------
+    def process(self, seqs, scores, s):
+        """seqs: the N running sequences (lists, decoder start first); scores (N, V) -> processed."""
+        n, vocab = scores.shape
+        cur = len(seqs[0])
+        eos = [e for e in s["eos"] if e < vocab]
+        banned = [set() for _ in range(n)]  # -> -inf
+        if s["repetition_penalty"] not in (None, 1.0):
+            p = s["repetition_penalty"]
+            hit = _mask(n, vocab, [set(t for t in r if t < vocab) for r in seqs])
+            scores = mx.where(hit, mx.where(scores < 0, scores * p, scores / p), scores)
+        ng = s["no_repeat_ngram_size"] or 0
+        if ng > 0 and cur >= ng:
+            for i, r in enumerate(seqs):
+                prefix = r[cur + 1 - ng:]
+                for j in range(cur - ng + 1):
+                    if r[j:j + ng - 1] == prefix:
+                        banned[i].add(r[j + ng - 1])
+        if s["bad_words_ids"]:
+            for word in s["bad_words_ids"]:
+                if len(word) == 1 and word[0] in s["eos"]:
+                    continue
+                for i, r in enumerate(seqs):
+                    if len(word) == 1 or (len(word) - 1 <= cur and r[cur - len(word) + 1:] == word[:-1]):
+                        banned[i].add(word[-1])
+        if any(banned):
+            scores = mx.where(_mask(n, vocab, banned), -math.inf, scores)
+        if eos and (cur < (s["min_length"] or 0) or cur - 1 < (s["min_new_tokens"] or 0)):
+            scores = mx.where(_mask(n, vocab, [set(eos)] * n), -math.inf, scores)
+        if s["forced_bos_token_id"] is not None and cur == 1:
+            scores = _only(scores, s["forced_bos_token_id"])
+        if s["forced_eos_token_id"] is not None and cur == s["max_length"] - 1:
+            forced = s["forced_eos_token_id"]
+            scores = _only(scores, forced if isinstance(forced, list) else [forced])
+        if s["suppress_tokens"]:
+            scores = mx.where(_mask(n, vocab, [set(s["suppress_tokens"])] * n), -math.inf, scores)
+        if s["begin_suppress_tokens"]:
+            begin = 1 if s["forced_bos_token_id"] is None else 2
+            if cur == begin:
+                scores = mx.where(_mask(n, vocab, [set(s["begin_suppress_tokens"])] * n), -math.inf, scores)
+        return scores
+
+    def new_tokens(self, row):
+        """A generated row without the decoder start token and the padding after its end."""
+        s = self.settings()
+        out = []
+        for t in row[1:]:
+            out.append(t)
+            if t in s["eos"]:
+                break
+        return out
+
+    # -- generation --------------------------------------------------------------------------------
+    def generate(self, input_ids, attention_mask=None, **kwargs):
+        """Token ids per row (lists), equal to HF `generate(input_ids, attention_mask, **kwargs)`."""
+        s = self.settings(**kwargs)
+        ids, mask = self.batch(input_ids, attention_mask, s["pad_token_id"], s["eos"])
+        if s["num_beams"] > 1:
+            return self._beam_search(ids, mask, s)
+        return self._greedy(ids, mask, s)
+
+    def _greedy(self, ids, mask, s):
+        b = ids.shape[0]
+        ck, cv, mask = self.encode(ids, mask)
+        keys, values = self.empty_cache(b)
+        state = {"keys": keys, "values": values, "ck": ck, "cv": cv, "mask": mask}
+        seqs = [[s["start"]] for _ in range(b)]
+        unfinished = [True] * b
+        pad = s["pad_token_id"]
+        while True:
+            logits = self.step([r[-1] for r in seqs], state)
+            scores = self.process(seqs, logits, s)
+            nxt = mx.argmax(scores, axis=-1).tolist()
+            for i in range(b):
+                tok = nxt[i] if unfinished[i] or not s["eos"] else pad
+                seqs[i].append(tok)
+                if len(seqs[i]) >= s["max_length"] or tok in s["eos"]:
+                    unfinished[i] = False
+            if not any(unfinished):
+                return seqs
+
+    def _beam_search(self, ids, mask, s):
+        b, nb = ids.shape[0], s["num_beams"]
+        eos, lp, early, max_len = s["eos"], s["length_penalty"], s["early_stopping"], s["max_length"]
+        k_keep = max(2, 1 + len(eos)) * nb
+        pad = s["pad_token_id"]
+        fill = (pad or eos[0]) if eos else -1
+        ck, cv, mask = self.encode(ids, mask, nb)
+        keys, values = self.empty_cache(b * nb)
+        state = {"keys": keys, "values": values, "ck": ck, "cv": cv, "mask": mask}
+        run_seq = [[[s["start"]] for _ in range(nb)] for _ in range(b)]
+        run_score = [[0.0] + [-1e9] * (nb - 1) for _ in range(b)]
+        # finished hypotheses: (tokens, score, finished); placeholders until real ones come
+        fin = [[([s["start"]], -1e9, False) for _ in range(nb)] for _ in range(b)]
+        unsatisfied = [True] * b
+        cur = 1
+        while True:
+            logits = self.step([r[-1] for rows in run_seq for r in rows], state)
+            flat = [r for rows in run_seq for r in rows]
+            logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+            logp = self.process(flat, logp, s)
+            vocab = logp.shape[-1]
+            acc = logp.reshape(b, nb, vocab) + mx.array(run_score, dtype=mx.float32)[:, :, None]
+            acc = acc.reshape(b, nb * vocab)
+            top_i, top_v = _topk(acc, k_keep)
+            hits_all = True
+            reorder = []
+            for i in range(b):
+                cand = []
+                for v, idx in zip(top_v[i], top_i[i]):
+                    beam, tok = idx // vocab, idx % vocab
+                    seq = run_seq[i][beam] + [tok]
+                    hit = len(seq) >= max_len or tok in eos
+                    cand.append((seq, v, beam, hit))
+                hits_all = hits_all and all(c[3] for c in cand)
+                # e. next running beams: the best non-finished candidates
+                running = sorted(range(k_keep), key=lambda j: -f32(cand[j][1] + (-1e9 if cand[j][3] else 0.0)))[:nb]
+                run_seq[i] = [cand[j][0] for j in running]
+                run_score[i] = [f32(cand[j][1] + (-1e9 if cand[j][3] else 0.0)) for j in running]
+                reorder += [i * nb + cand[j][2] for j in running]
+                # f. finished hypotheses
+                all_done = all(h[2] for h in fin[i]) and early is True
+                new = []
+                for j, (seq, v, _, hit) in enumerate(cand):
+                    sc = f32(v / f32((cur + 1 - 1) ** lp))
+                    if all_done:
+                        sc = f32(sc - 1e9)
+                    if not unsatisfied[i]:
+                        sc = f32(sc - 1e9)
+                    done = hit and j < nb
+                    if not done:
+                        sc = f32(sc - 1e9)
+                    new.append((seq, sc, done))
+                merged = fin[i] + new
+                order = sorted(range(len(merged)), key=lambda j: -merged[j][1])[:nb]
+                fin[i] = [merged[j] for j in order]
+            cur += 1
+            for i in range(b):  # HF's _check_early_stop_heuristic
+                best_len = (max_len - 1) if (early == "never" and lp > 0.0) else (cur - 1)
+                best = f32(run_score[i][0] / f32(best_len ** lp))
+                worst = min(h[1] for h in fin[i])
+                unsatisfied[i] = unsatisfied[i] and any(best > (worst if h[2] else -1e9) for h in fin[i])
+            all_finished = all(h[2] for rows in fin for h in rows)
+            if not (any(unsatisfied) and not (all_finished and early is True) and not hits_all):
+                break
+            idx = mx.array(reorder, dtype=mx.int32)
+            state["keys"] = [mx.take(k, idx, axis=0) for k in state["keys"]]
+            state["values"] = [mx.take(v, idx, axis=0) for v in state["values"]]
+        out = [h[0] for rows in fin for h in rows[:s["num_return_sequences"]]]
+        length = max(len(r) for r in out)
+        return [r + [fill] * (length - len(r)) for r in out]
+
+
+def _topk(x, k):
+    """(indices, values) of the k largest entries per row, best first (ties: lower index first)."""
+    part = mx.argpartition(-x, k - 1, axis=-1)[:, :k]
+    vals = mx.take_along_axis(x, part, axis=-1)
+    idx_rows, val_rows = part.tolist(), vals.tolist()
+    out_i, out_v = [], []
+    for ir, vr in zip(idx_rows, val_rows):
+        pairs = sorted(zip(vr, ir), key=lambda p: (-p[0], p[1]))
+        out_i.append([p[1] for p in pairs])
+        out_v.append([p[0] for p in pairs])
+    return out_i, out_v
+
+
+def _mask(n, vocab, sets):
+    """(n, vocab) boolean mask with row i true at the token ids in sets[i]."""
+    flat = [i * vocab + t for i, ids in enumerate(sets) for t in ids if 0 <= t < vocab]
+    m = mx.zeros((n * vocab,), dtype=mx.bool_)
+    if flat:
+        m[mx.array(flat, dtype=mx.int32)] = True
+    return m.reshape(n, vocab)
+
+
+def _only(scores, tokens):
+    tokens = tokens if isinstance(tokens, list) else [tokens]
+    n, vocab = scores.shape
+    return mx.where(_mask(n, vocab, [set(tokens)] * n), 0.0, -math.inf).astype(scores.dtype)
+
+
+def load(path=None):
+    return Seq2Seq(Path(path) if path is not None else Path(__file__).resolve().parent)

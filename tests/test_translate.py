@@ -1,0 +1,177 @@
+"""Encoder-decoder translation models (recipe seq2seq): greedy and beam-search tokens equal HF `generate`.
+
+Tiny random-weight M2M100 (NLLB's architecture, forced BOS = target language), Marian (swish, bad word =
+pad, forced EOS) and T5 v1.1 gated-GELU (MADLAD's; relative position bias) saved with save_pretrained: the
+real loading path. Batches of 3 padded sentences of different lengths, 40 new tokens, float32.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import transformers as T
+
+ROWS = [[5, 6, 7, 8, 9, 10, 2], [11, 12, 13, 2], [20, 21, 22, 23, 24, 2]]
+FAMILIES = ("m2m100", "marian", "t5")
+
+
+def build(kind: str):
+    common = dict(vocab_size=128, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                  decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+                  tie_word_embeddings=False)
+    if kind == "m2m100":
+        cfg = T.M2M100Config(scale_embedding=True, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                             decoder_start_token_id=2, architectures=["M2M100ForConditionalGeneration"], **common)
+        model, gen = T.M2M100ForConditionalGeneration(cfg), dict(forced_bos_token_id=5)
+    elif kind == "marian":
+        cfg = T.MarianConfig(activation_function="swish", pad_token_id=127, eos_token_id=0,
+                             decoder_start_token_id=127, architectures=["MarianMTModel"], **common)
+        model, gen = T.MarianMTModel(cfg), dict(bad_words_ids=[[127]], forced_eos_token_id=0)
+    else:
+        cfg = T.T5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
+                         feed_forward_proj="gated-gelu", tie_word_embeddings=False, relative_attention_num_buckets=8,
+                         relative_attention_max_distance=16, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+                         architectures=["T5ForConditionalGeneration"])
+        model, gen = T.T5ForConditionalGeneration(cfg), {}
+    g = torch.Generator().manual_seed(0)
+    scale = 3.0 if kind == "t5" else 1.0  # random weights scaled so that logits are not flat
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0, scale / p.shape[-1] ** 0.5, generator=g)
+    for k, v in gen.items():
+        setattr(model.generation_config, k, v)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """family -> (HF model, compiled dir), compiled once per module."""
+    from fx2mlx.recipes import compile_source
+
+    out = {}
+    for kind in FAMILIES:
+        d = tmp_path_factory.mktemp(kind)
+        model = build(kind)
+        model.save_pretrained(d / "hf")
+        compile_source(str(d / "hf"), d / "out")
+        out[kind] = (T.AutoModelForSeq2SeqLM.from_pretrained(str(d / "hf")).eval(), d / "out")
+    return out
+
+
+def _batch(model):
+    pad = model.config.pad_token_id
+    n = max(map(len, ROWS))
+    ids = torch.tensor([r + [pad] * (n - len(r)) for r in ROWS])
+    mask = torch.tensor([[1] * len(r) + [0] * (n - len(r)) for r in ROWS])
+    return ids, mask
+
+
+def test_recipe_is_picked_for_translation_configs(compiled):
+    from fx2mlx.recipes import pick_recipe
+    from fx2mlx.recipes.seq2seq import is_seq2seq_config
+
+    for kind in FAMILIES:
+        manifest = json.loads((compiled[kind][1] / "manifest.json").read_text())
+        assert manifest["recipe"] == "seq2seq" and list(manifest["graphs"]) == ["encoder", "cross_kv", "decoder_step"]
+        assert pick_recipe(str(compiled[kind][1].parent / "hf")).name == "seq2seq"
+    whisper = {"is_encoder_decoder": True, "architectures": ["WhisperForConditionalGeneration"]}
+    assert not is_seq2seq_config(whisper)
+    assert is_seq2seq_config({"is_encoder_decoder": True, "architectures": ["BartForConditionalGeneration"]})
+    assert not is_seq2seq_config({"architectures": ["LlamaForCausalLM"]})
+
+
+@pytest.mark.parametrize("num_beams", [1, 4])
+@pytest.mark.parametrize("kind", FAMILIES)
+def test_tokens_equal_hf_generate(compiled, kind, num_beams):
+    import fx2mlx
+
+    model, out = compiled[kind]
+    ids, mask = _batch(model)
+    with torch.no_grad():
+        ref = model.generate(input_ids=ids, attention_mask=mask, num_beams=num_beams, max_new_tokens=40,
+                             do_sample=False).tolist()
+        logits = model(input_ids=ids, attention_mask=mask, decoder_input_ids=ids[:, :3]).logits
+    assert logits.std() > 0.5  # not flat
+    assert all(len(set(r)) >= 4 for r in ref), ref  # not degenerate (one token repeated)
+    program = fx2mlx.load(out)
+    got = program.generate(ROWS, max_new_tokens=40, num_beams=num_beams)
+    assert got == ref
+    # the same from a padded array with its mask
+    got = program.generate(ids.numpy(), attention_mask=mask.numpy(), max_new_tokens=40, num_beams=num_beams)
+    assert got == ref
+
+
+def test_generation_config_options_equal_hf(compiled):
+    """no_repeat_ngram_size, repetition_penalty, min_length, length_penalty, early_stopping, several eos."""
+    import fx2mlx
+
+    model, out = compiled["marian"]
+    ids, mask = _batch(model)
+    program = fx2mlx.load(out)
+    for kw in (dict(num_beams=3, no_repeat_ngram_size=2, length_penalty=0.6, early_stopping=True),
+               dict(num_beams=1, repetition_penalty=1.3, min_length=12),
+               dict(num_beams=4, eos_token_id=[0, 42], early_stopping="never", num_return_sequences=2)):
+        with torch.no_grad():
+            ref = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=25, do_sample=False, **kw).tolist()
+        assert program.generate(ROWS, max_new_tokens=25, **kw) == ref, kw
+
+
+def test_decoder_step_has_no_encoder_work(compiled):
+    """The IR of decoder_step: no encoder weights, and no linear/matmul reads the encoder output or the
+    cross-attention keys/values except the attention itself (the cross K/V projections are in cross_kv)."""
+    from fx2mlx.compiler import ir
+
+    for kind in FAMILIES:
+        out = compiled[kind][1]
+        step = ir.Program.from_json((out / "decoder_step" / "ir.json").read_text())
+        cross = ir.Program.from_json((out / "cross_kv" / "ir.json").read_text())
+        names = [i.name for i in step.user_inputs]
+        assert not any("encoder_hidden" in n for n in names)
+        assert not any(".encoder." in (i.target or "") or (i.target or "").startswith("encoder.")
+                       for i in step.weight_inputs)
+        cross_inputs = {n for n in names if n.startswith("cross_")}
+        assert len(cross_inputs) == 4  # K and V of 2 layers
+        linear = {"aten.linear.default", "aten.mm.default", "aten.addmm.default", "aten.matmul.default"}
+        dg = {n.name: n for n in step.nodes}
+
+        def reaches_cross(ref, seen=None):
+            seen = seen if seen is not None else set()
+            if ref.name in cross_inputs:
+                return True
+            n = dg.get(ref.name)
+            if n is None or ref.name in seen or n.target in ("aten.scaled_dot_product_attention.default",):
+                return False
+            seen.add(ref.name)
+            return any(reaches_cross(r, seen) for r in n.refs())
+
+        for n in step.nodes:
+            if n.target in linear:  # projections: none may read the encoder side
+                assert not any(reaches_cross(r) for r in n.refs()), (kind, n.name)
+        # every cross K/V projection weight is in cross_kv, none in decoder_step
+        ck_weights = {i.target for i in cross.weight_inputs}
+        assert len(ck_weights) >= 4 and not ck_weights & {i.target for i in step.weight_inputs}
+        assert sum(n.target in linear for n in cross.nodes) == 4
+
+
+def test_cli_generate_json(compiled, capsys):
+    import fx2mlx
+    from fx2mlx.cli import main
+
+    out = str(compiled["m2m100"][1])
+    capsys.readouterr()
+    assert main(["generate", out, "--prompt-ids", "5,6,7,8,2", "--num-beams", "4", "--max-tokens", "12",
+                 "--json"]) == 0
+    tokens = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["tokens"]
+    program = fx2mlx.load(out)
+    row = program.generate([[5, 6, 7, 8, 2]], num_beams=4, max_new_tokens=12)[0]
+    assert tokens == program.new_tokens(row) and tokens[0] == 5  # forced BOS (the target language)
+
+
+def test_check_passes_per_graph(compiled):
+    from fx2mlx.golden.cli import check_output
+
+    reports = check_output(compiled["t5"][1], plot=False, quiet=True)
+    assert set(reports) == {"encoder", "cross_kv", "decoder_step"}
+    assert all(r["passed"] for r in reports.values())
