@@ -12,6 +12,7 @@ import mlx.nn as nn
 
 INPUTS = [{'name': 'input_ids', 'shape': [1, 'seq'], 'dtype': 'int64'}]  # inputs: name, shape (a name for a size that follows the input), dtype
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
+COMPILE = False  # load() returns the model uncompiled: its KV cache is a Python object, which mx.compile cannot trace
 
 
 # ---- vendored from fx2mlx.runtime.kv_cache: KV cache and cache-aware attention for compiled decoder models (mlx-lm's preallocated cache). ----
@@ -280,7 +281,8 @@ class LlamaForCausalLM(nn.Module):
         return {'logits': lm_head_out}
 
 
-def load(path=None, *, dtype=None) -> LlamaForCausalLM:
-    """Build the model and load `weights.safetensors` from `path` (default: this file's folder)."""
+def load(path=None, *, dtype=None, compile=True):
+    """Build the model and load `weights.safetensors` from `path` (default: this file's folder).
+    This graph always runs uncompiled (its KV cache is a Python object, which mx.compile cannot trace): `compile` is ignored."""
     folder = Path(path) if path is not None else Path(__file__).resolve().parent
     return load_weights(LlamaForCausalLM(), folder / "weights.safetensors", dtype=dtype, tied=TIED)
