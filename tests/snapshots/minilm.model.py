@@ -129,11 +129,10 @@ class BertEmbeddings(nn.Module):
     def __call__(self, input_ids):
         seq, batch = input_ids.shape[1], input_ids.shape[0]
         slice_1 = self.position_ids[:, :seq]
-        expand = mx.broadcast_to(self.token_type_ids, [1, 512])
-        gather = mx.take_along_axis(expand, slice_1, axis=1)
-        expand_1 = mx.broadcast_to(gather, [batch, seq])
+        gather = mx.take_along_axis(self.token_type_ids, slice_1, axis=1)
+        expand = mx.broadcast_to(gather, [batch, seq])
         word_embeddings_out = self.word_embeddings(input_ids)
-        token_type_embeddings_out = self.token_type_embeddings(expand_1)
+        token_type_embeddings_out = self.token_type_embeddings(expand)
         add = word_embeddings_out + token_type_embeddings_out
         position_embeddings_out = self.position_embeddings(slice_1)
         add_1 = add + position_embeddings_out
@@ -161,8 +160,7 @@ class BertSelfAttention(nn.Module):
         view_2 = value_out.reshape([batch, seq, -1, 32])
         transpose_2 = mx.swapaxes(view_2, 1, 2)
         scaled_dot_product_attention = attention_bool_mask(transpose, transpose_1, transpose_2, 0.1767766952966369, attention_mask)
-        view_3 = scaled_dot_product_attention.reshape([batch, 12, seq, 32])
-        transpose_3 = mx.swapaxes(view_3, 1, 2)
+        transpose_3 = mx.swapaxes(scaled_dot_product_attention, 1, 2)
         return transpose_3.reshape([batch, seq, -1])
 
 
@@ -307,8 +305,7 @@ class BertModel(nn.Module):
         bitwise_and = mx.logical_and(full, ge)
         index = _to_copy[unsqueeze_2, unsqueeze_8]
         bitwise_and_1 = mx.logical_and(bitwise_and, index)
-        expand = mx.broadcast_to(bitwise_and_1, [batch, 1, seq, seq])
-        encoder_out = self.encoder(embeddings_out, expand)
+        encoder_out = self.encoder(embeddings_out, bitwise_and_1)
         pooler_out = self.pooler(encoder_out)
         return {'last_hidden_state': encoder_out, 'pooler_output': pooler_out}
 

@@ -184,10 +184,9 @@ class LlamaAttention(nn.Module):
         add = mx.fast.rope(transpose, 16, traditional=False, base=None, scale=1.0, offset=cache_offset_1, freqs=rope_freqs)
         add_1 = mx.fast.rope(transpose_1, 16, traditional=False, base=None, scale=1.0, offset=cache_offset_1, freqs=rope_freqs)
         kv_attention_1 = kv_attention(add, add_1, transpose_2, cache, scale=0.25)
-        view_3 = kv_attention_1.reshape([1, 4, seq, 16])
-        transpose_3 = mx.swapaxes(view_3, 1, 2)
-        view_4 = transpose_3.reshape([1, seq, -1])
-        return self.o_proj(view_4)
+        transpose_3 = mx.swapaxes(kv_attention_1, 1, 2)
+        view_3 = transpose_3.reshape([1, seq, -1])
+        return self.o_proj(view_3)
 
 
 class LlamaMLP(nn.Module):
