@@ -12,10 +12,11 @@ from typing import Any
 class CompiledModel:
     """One compiled graph, loaded: call it with mx.arrays, numpy arrays or torch tensors (inputs in the
     order of the example inputs, or by name); it returns what the PyTorch forward returned, tensors as
-    mx.array. Sizes follow the inputs along the graph's dynamic dimensions (`.dims`)."""
+    mx.array. Sizes follow the inputs along the graph's dynamic dimensions (`.dims`). With compile=True
+    (the default) the forward runs under mx.compile where the graph allows it (model.py's `load`)."""
 
     def __init__(self, out_dir: Path, graph: str | None = None, *, _tmp: tempfile.TemporaryDirectory | None = None,
-                 manifest: dict | None = None):
+                 manifest: dict | None = None, compile: bool = True):
         from .manifest import read_manifest
 
         self.out_dir = Path(out_dir)
@@ -24,7 +25,7 @@ class CompiledModel:
         self.graph = graph or self.manifest["entry"]
         self.info = self.manifest["graphs"][self.graph]
         self.dir = self.out_dir / self.info["dir"]
-        self.module, self.model = load_graph(self.dir)
+        self.module, self.model = load_graph(self.dir, compile=compile)
 
     @property
     def input_names(self) -> list[str]:
@@ -64,13 +65,15 @@ class CompiledModel:
 class CompiledProgram:
     """A compiled program of several graphs: `program.<graph>(...)` or `program.graphs[name](...)`."""
 
-    def __init__(self, out_dir: Path, *, _tmp: tempfile.TemporaryDirectory | None = None, manifest: dict | None = None):
+    def __init__(self, out_dir: Path, *, _tmp: tempfile.TemporaryDirectory | None = None, manifest: dict | None = None,
+                 compile: bool = True):
         from .manifest import read_manifest
 
         self.out_dir = Path(out_dir)
         self._tmp = _tmp
         self.manifest = manifest or read_manifest(self.out_dir)
-        self.graphs = {name: CompiledModel(self.out_dir, name, manifest=self.manifest) for name in self.manifest["graphs"]}
+        self.graphs = {name: CompiledModel(self.out_dir, name, manifest=self.manifest, compile=compile)
+                       for name in self.manifest["graphs"]}
 
     def __getattr__(self, name: str) -> CompiledModel:
         graphs = self.__dict__.get("graphs", {})
@@ -107,9 +110,12 @@ def load_module(path: Path):
     return mod
 
 
-def load_graph(gdir: Path):
-    """(module, model) of a compiled graph folder; a missing or damaged model.py or weights file is a
-    SourceError naming it (not the exception MLX or Python raises)."""
+def load_graph(gdir: Path, *, compile: bool = True, dtype=None):
+    """(module, model) of a compiled graph folder. compile=False gives the plain nn.Module (model.py files
+    written before `load(compile=...)` existed are always uncompiled). A missing or damaged model.py or
+    weights file is a SourceError naming it (not the exception MLX or Python raises)."""
+    import inspect
+
     from .compiler.errors import SourceError
 
     gdir = Path(gdir)
@@ -120,8 +126,10 @@ def load_graph(gdir: Path):
         module = load_module(gdir / "model.py")
     except Exception as e:  # noqa: BLE001 - a damaged or hand-edited model.py
         raise SourceError(f"{gdir / 'model.py'} cannot be imported ({type(e).__name__}: {e}); recompile it") from None
+    kwargs = {"dtype": dtype, "compile": compile} if "compile" in inspect.signature(module.load).parameters \
+        else {"dtype": dtype}
     try:
-        return module, module.load(gdir)
+        return module, module.load(gdir, **kwargs)
     except Exception as e:  # noqa: BLE001 - unreadable or mismatched weights
         raise SourceError(f"{gdir}: the weights cannot be loaded ({type(e).__name__}: "
                           f"{str(e).splitlines()[0] if str(e) else ''}); recompile it") from None
@@ -133,11 +141,12 @@ def unload_module(mod) -> None:
 
 def convert(module, args=(), kwargs: dict | None = None, *, out_dir: str | Path | None = None,
             dtype: str | None = None, dynamic_shapes=None, static: bool = False, force: bool = False,
-            recipe: str | None = None):
+            recipe: str | None = None, compile: bool = True):
     """Compile an in-process torch.nn.Module on example inputs (or an fx2mlx.Program of named graphs).
     Dimensions are dynamic where the model allows it (static=True: all at the example sizes);
     `dynamic_shapes` (torch.export's form, by input name) requires some axes to be dynamic.
-    Without out_dir the output lives in a temporary folder (use `.save(dir)` to keep it)."""
+    Without out_dir the output lives in a temporary folder (use `.save(dir)` to keep it). compile=False:
+    the loaded model runs its forward uncompiled (default: under mx.compile where the graph allows it)."""
     import torch
 
     from .compiler.capture import Source
@@ -164,7 +173,7 @@ def convert(module, args=(), kwargs: dict | None = None, *, out_dir: str | Path 
         _, graphs, manifest = _compile_with_dynamic(source, Path(out_dir), options, dynamic_shapes, force, recipe)
     else:
         _, graphs, manifest = compile_source(source, Path(out_dir), options, recipe=recipe, force=force)
-    return _loaded(Path(out_dir), manifest, tmp)
+    return _loaded(Path(out_dir), manifest, tmp, compile)
 
 
 def _compile_with_dynamic(source, out_dir, options, dynamic_shapes, force, recipe):
@@ -183,20 +192,21 @@ def _compile_with_dynamic(source, out_dir, options, dynamic_shapes, force, recip
     return r, graphs, write_output(r, source.description, graphs, out_dir, options, force=force)
 
 
-def _loaded(out_dir: Path, manifest: dict, tmp=None):
+def _loaded(out_dir: Path, manifest: dict, tmp=None, compile: bool = True):
     if manifest.get("driver") == "seq2seq":  # a program with host code (generate): its vendored driver
-        program = load_module(out_dir / "program.py").load(out_dir)
+        program = load_module(out_dir / "program.py").load(out_dir, compile=compile)
         program._tmp = tmp
         return program
     if len(manifest["graphs"]) == 1 and manifest["recipe"] != "program":
-        return CompiledModel(out_dir, _tmp=tmp, manifest=manifest)
-    return CompiledProgram(out_dir, _tmp=tmp, manifest=manifest)
+        return CompiledModel(out_dir, _tmp=tmp, manifest=manifest, compile=compile)
+    return CompiledProgram(out_dir, _tmp=tmp, manifest=manifest, compile=compile)
 
 
-def load(out_dir: str | Path):
+def load(out_dir: str | Path, *, compile: bool = True):
     """Load a compiled output folder (needs only mlx): a CompiledModel for one graph, a CompiledProgram
-    for a program of several graphs."""
+    for a program of several graphs. compile=False: forwards run uncompiled (default: under mx.compile,
+    except graphs that draw random numbers or carry a KV cache; see model.py's `load`)."""
     from .manifest import read_manifest
 
     out_dir = Path(out_dir)
-    return _loaded(out_dir, read_manifest(out_dir))
+    return _loaded(out_dir, read_manifest(out_dir), compile=compile)

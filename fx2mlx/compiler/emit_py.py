@@ -50,7 +50,7 @@ class PyEmitter:
         self.labels = self.program.dim_labels()
         self.renamed: dict[str, str] = {}
         self.arg_names: dict[int, list] = {}
-        self.reserved = ({"self", "mx", "nn", "math", "json", "Path", "tree_flatten", "load", "INPUTS", "TIED", "RENAMED", "load_weights"}
+        self.reserved = ({"self", "mx", "nn", "math", "json", "Path", "tree_flatten", "load", "INPUTS", "TIED", "RENAMED", "load_weights", "COMPILE", "CompiledForward"}
                          | (set(dir(builtins)) - {"input"}) | runtime_names(lowered.runtime_modules))
 
     # -- the module tree ----------------------------------------------------------------------------
@@ -389,6 +389,9 @@ class PyEmitter:
         runtime = [v for v in (vendor_runtime(m, code) for m in self.lowered.runtime_modules) if v]
         runtime.append(vendor_runtime("checks", "check_inputs(x)"))  # the root checks its inputs
         runtime.append(vendor_runtime("weights", "load_weights(model)"))
+        reason = self.compile_reason(code + "\n".join(r["source"] for r in runtime))
+        if not reason:
+            runtime.append(vendor_runtime("compiled", "CompiledForward(model)"))
         # dynamic sizes by name ("batch", "seq"), static ones as numbers
         ins = [{"name": i.name, "shape": [self.labels.get(d, d) if isinstance(d, str) else d for d in i.type.shape],
                 "dtype": i.type.dtype} for i in self.program.user_inputs if i.type is not None]
@@ -397,7 +400,20 @@ class PyEmitter:
             runtime=runtime, inputs=repr(ins), tied=repr(dict(sorted(self.program.aliases.items()))),
             renamed=repr(dict(sorted(self.renamed.items()))) if self.renamed else "",
             dims=repr({d.label: (d.min, d.max) for d in self.program.dims}),
+            compile_reason=reason,
         )
+
+    def compile_reason(self, code: str) -> str:
+        """Why `load()` must not put this graph under mx.compile ("" when it may), decided from the emitted
+        code: mx.compile would freeze the random keys of a graph that draws random numbers (as the C++
+        target decides, cpp/emit.py `draws_random`), and cannot trace the Python objects of a stateful
+        input such as a causal LM's KV cache (its generation loop runs eagerly). A graph that evaluates
+        arrays for data-dependent sizes is caught when it is first traced (runtime/compiled.py)."""
+        if "mx.random." in code:
+            return "it draws random numbers: mx.compile would freeze the keys"
+        if any(i.type is None for i in self.program.user_inputs):
+            return "its KV cache is a Python object, which mx.compile cannot trace"
+        return ""
 
 
 def _drop_unused(lines: list, ret: str, names: set) -> list:

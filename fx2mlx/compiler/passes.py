@@ -38,7 +38,8 @@ def _substitute(program: ir.Program, mapping: dict[str, str]) -> ir.Program:
 
 
 def remove_identities(program: ir.Program) -> ir.Program:
-    """Drop clone/alias/... nodes (their users read the input directly)."""
+    """Drop clone/alias/... nodes, full slices, same-dtype casts and views/reshapes/expands to the input's
+    own shape (their users read the input directly)."""
     mapping = {}
     types = {i.name: i.type for i in program.inputs}
     types.update({n.name: n.type for n in program.nodes})
@@ -47,6 +48,8 @@ def remove_identities(program: ir.Program) -> ir.Program:
             src = n.arg("self")
             if isinstance(src, ir.Ref) and n.arg("memory_format", None) in (None, "torch.preserve_format", "torch.contiguous_format"):
                 mapping[n.name] = src.name
+        elif n.target in SAME_SHAPE_OPS and _same_shape(n, types):
+            mapping[n.name] = n.arg("self").name
         elif n.target == "aten.slice.Tensor" and _full_slice(n, types):
             mapping[n.name] = n.arg("self").name
         elif n.target == "aten._to_copy.default":
@@ -59,6 +62,18 @@ def remove_identities(program: ir.Program) -> ir.Program:
         return program
     p = _substitute(program, mapping)
     return p.replace_nodes(tuple(n for n in p.nodes if n.name not in mapping))
+
+
+# a view / reshape / expand to the shape its input already has (e.g. HF attention's
+# `out.reshape(batch, heads, seq, head_dim)` right after SDPA): no-ops a hand port would not write
+SAME_SHAPE_OPS = {"aten.view.default", "aten.reshape.default", "aten._unsafe_view.default", "aten.expand.default"}
+
+
+def _same_shape(n: ir.Node, types: dict) -> bool:
+    src = n.arg("self")
+    t = types.get(src.name) if isinstance(src, ir.Ref) else None
+    return (isinstance(t, ir.TensorType) and isinstance(n.type, ir.TensorType) and n.type.shape == t.shape
+            and n.type.dtype == t.dtype)
 
 
 def _full_slice(n: ir.Node, types: dict) -> bool:

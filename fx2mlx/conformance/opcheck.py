@@ -208,7 +208,7 @@ def _emit_and_load(lowered, weights: dict):
     (tmp / "model.py").write_text(code)
     mx.save_safetensors(str(tmp / "weights.safetensors"), mlx_weights(lowered, weights))
     mod = load_module(tmp / "model.py")
-    return mod.load(tmp), code, tmp
+    return mod.load(tmp, compile=False), code, tmp  # the lowering itself, not mx.compile's fusion
 
 
 def eager32(c: Call):

@@ -1,5 +1,6 @@
 """Load every graph of a compiled fx2mlx program: `program = load(OUT)`; `program.<graph>(...)` runs one
-graph, `program(...)` the entry graph. The code that connects the graphs is the caller's."""
+graph, `program(...)` the entry graph. The code that connects the graphs is the caller's. Each graph's
+forward runs under mx.compile where it may (its model.py's `load`); `load(OUT, compile=False)`: uncompiled."""
 import importlib.util
 import json
 import sys
@@ -17,13 +18,13 @@ def import_model(path, name):
 
 
 class Program:
-    def __init__(self, folder):
+    def __init__(self, folder, compile=True):
         self.folder = Path(folder)
         self.manifest = json.loads((self.folder / "manifest.json").read_text())
         self.graphs = {}
         for name, g in self.manifest["graphs"].items():
             gdir = self.folder / g["dir"]
-            self.graphs[name] = import_model(gdir / "model.py", name).load(gdir)
+            self.graphs[name] = import_model(gdir / "model.py", name).load(gdir, compile=compile)
 
     def __getattr__(self, name):
         graphs = self.__dict__.get("graphs", {})
@@ -35,5 +36,5 @@ class Program:
         return self.graphs[self.manifest["entry"]](*args, **kwargs)
 
 
-def load(path=None):
-    return Program(Path(path) if path is not None else Path(__file__).resolve().parent)
+def load(path=None, compile=True):
+    return Program(Path(path) if path is not None else Path(__file__).resolve().parent, compile)

@@ -45,13 +45,14 @@ def _import(path, name):
 
 
 class Seq2Seq:
-    def __init__(self, folder):
+    def __init__(self, folder, compile=True):
         self.folder = Path(folder)
         self.manifest = json.loads((self.folder / "manifest.json").read_text())
         self.graphs = {}
         for name, g in self.manifest["graphs"].items():
             gdir = self.folder / g["dir"]
-            self.graphs[name] = _import(gdir / "model.py", name).load(gdir)
+            # the decoder step sees a new past length at every call: mx.compile would trace it again each time
+            self.graphs[name] = _import(gdir / "model.py", name).load(gdir, compile=compile and name != "decoder_step")
         self.info = self.manifest["seq2seq"]
         self.config = dict(self.info["generation"])
         inputs = {i["name"]: i for i in self.manifest["graphs"]["decoder_step"]["inputs"]}
@@ -318,5 +319,5 @@ def _only(scores, tokens):
     return mx.where(_mask(n, vocab, [set(tokens)] * n), 0.0, -math.inf).astype(scores.dtype)
 
 
-def load(path=None):
-    return Seq2Seq(Path(path) if path is not None else Path(__file__).resolve().parent)
+def load(path=None, compile=True):
+    return Seq2Seq(Path(path) if path is not None else Path(__file__).resolve().parent, compile=compile)

@@ -68,7 +68,7 @@ def open_output(out: Path, lowering: dict | None = None, info: dict | None = Non
     golden tensors by `CompiledOutput.lowering_record`)."""
     import mlx.core as mx
 
-    from ..api import load_module
+    from ..api import load_graph, load_module
 
     out = Path(out)
     for f in ("model.py", "weights.safetensors", "ir.json"):
@@ -85,8 +85,7 @@ def open_output(out: Path, lowering: dict | None = None, info: dict | None = Non
     manifest = info or {}
     dtype = manifest.get("dtype") or "float32"
     root = build_calls(program, root_type(program))
-    module = load_module(out / "model.py")
-    model = module.load(out)
+    module, model = load_graph(out, compile=False)  # uncompiled: the harness wraps classes' __call__
     renamed = dict(getattr(module, "RENAMED", {}) or {})  # state_dict name part -> attribute
     weights = mx.load(str(out / "weights.safetensors"))
     if lowering is not None and lowering.get("codes") is not None:

@@ -13,6 +13,7 @@ import mlx.nn as nn
 INPUTS = [{'name': 'x', 'shape': ['batch', 7, 8], 'dtype': 'float32'}]  # inputs: name, shape (a name for a size that follows the input), dtype
 DIMS = {'batch': (1, None)}  # dynamic sizes by name -> (min, max) they were compiled for (None: open)
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
+COMPILE = True  # load() runs the forward under mx.compile (one trace per input shapes); load(compile=False): not
 
 
 # ---- vendored from fx2mlx.runtime.rnn: Multi-layer, optionally bidirectional LSTM and GRU matching ``aten::lstm.input`` / ``aten::gru.input``. ----
@@ -228,6 +229,42 @@ def load_weights(model, file, *, dtype=None, tied=None, renamed=None):
     return model
 
 
+# ---- vendored from fx2mlx.runtime.compiled: The forward under mx.compile (what `load(compile=True)` returns). ----
+class CompiledForward:
+    """`model` with its forward under `mx.compile`; everything else (parameters(), update(), submodules) is
+    the model's, and `.model` is the nn.Module itself.
+
+    - Sizes are read from the inputs while tracing, so this is not `shapeless`: MLX traces again for each
+      new set of input shapes and dtypes and keeps one compiled graph per set.
+    - The parameters are inputs of the compiled function (`inputs=model.state`), not constants baked into
+      the graph: `model.update(...)`, `load_weights` and casts after loading are seen by the next call.
+    - A graph that evaluates an array while tracing (a data-dependent size: `.item()`, `.tolist()`, numpy)
+      cannot be compiled: MLX raises, and the model runs uncompiled from then on. Graphs that draw random
+      numbers are never wrapped (compile would freeze the random keys): `load` decides that (COMPILE)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.compiled = mx.compile(lambda *args, **kwargs: model(*args, **kwargs), inputs=model.state)
+
+    def __call__(self, *args, **kwargs):
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args, **kwargs)
+            except ValueError as e:
+                if "transformations like compile" not in str(e):
+                    raise
+                self.compiled = None  # the graph evaluates arrays (data-dependent sizes): uncompiled
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name):
+        if name in ("model", "compiled"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def __repr__(self):
+        return f"CompiledForward({type(self.model).__name__})"
+
+
 class LSTM(nn.Module):
     """torch.nn.modules.rnn.LSTM"""
 
@@ -273,7 +310,9 @@ class _BiLSTMClassifier(nn.Module):
         return self.head(select)
 
 
-def load(path=None, *, dtype=None) -> _BiLSTMClassifier:
-    """Build the model and load `weights.safetensors` from `path` (default: this file's folder)."""
+def load(path=None, *, dtype=None, compile=True):
+    """Build the model and load `weights.safetensors` from `path` (default: this file's folder).
+    compile=True: the forward runs under mx.compile (CompiledForward; `.model` is the _BiLSTMClassifier)."""
     folder = Path(path) if path is not None else Path(__file__).resolve().parent
-    return load_weights(_BiLSTMClassifier(), folder / "weights.safetensors", dtype=dtype, tied=TIED)
+    model = load_weights(_BiLSTMClassifier(), folder / "weights.safetensors", dtype=dtype, tied=TIED)
+    return CompiledForward(model) if compile else model

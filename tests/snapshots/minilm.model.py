@@ -13,6 +13,7 @@ import mlx.nn as nn
 INPUTS = [{'name': 'input_ids', 'shape': ['batch', 'seq'], 'dtype': 'int64'}, {'name': 'attention_mask', 'shape': ['batch_1', 'seq'], 'dtype': 'int64'}]  # inputs: name, shape (a name for a size that follows the input), dtype
 DIMS = {'batch': (1, None), 'seq': (1, 512), 'batch_1': (1, None)}  # dynamic sizes by name -> (min, max) they were compiled for (None: open)
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
+COMPILE = True  # load() runs the forward under mx.compile (one trace per input shapes); load(compile=False): not
 
 
 # ---- vendored from fx2mlx.runtime.attention: Attention with PyTorch's semantics where MLX's fast kernel differs. ----
@@ -141,6 +142,42 @@ def load_weights(model, file, *, dtype=None, tied=None, renamed=None):
     return model
 
 
+# ---- vendored from fx2mlx.runtime.compiled: The forward under mx.compile (what `load(compile=True)` returns). ----
+class CompiledForward:
+    """`model` with its forward under `mx.compile`; everything else (parameters(), update(), submodules) is
+    the model's, and `.model` is the nn.Module itself.
+
+    - Sizes are read from the inputs while tracing, so this is not `shapeless`: MLX traces again for each
+      new set of input shapes and dtypes and keeps one compiled graph per set.
+    - The parameters are inputs of the compiled function (`inputs=model.state`), not constants baked into
+      the graph: `model.update(...)`, `load_weights` and casts after loading are seen by the next call.
+    - A graph that evaluates an array while tracing (a data-dependent size: `.item()`, `.tolist()`, numpy)
+      cannot be compiled: MLX raises, and the model runs uncompiled from then on. Graphs that draw random
+      numbers are never wrapped (compile would freeze the random keys): `load` decides that (COMPILE)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.compiled = mx.compile(lambda *args, **kwargs: model(*args, **kwargs), inputs=model.state)
+
+    def __call__(self, *args, **kwargs):
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args, **kwargs)
+            except ValueError as e:
+                if "transformations like compile" not in str(e):
+                    raise
+                self.compiled = None  # the graph evaluates arrays (data-dependent sizes): uncompiled
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name):
+        if name in ("model", "compiled"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def __repr__(self):
+        return f"CompiledForward({type(self.model).__name__})"
+
+
 class BertEmbeddings(nn.Module):
     """transformers.models.bert.modeling_bert.BertEmbeddings"""
 
@@ -156,11 +193,10 @@ class BertEmbeddings(nn.Module):
     def __call__(self, input_ids):
         seq, batch = input_ids.shape[1], input_ids.shape[0]
         slice_1 = self.position_ids[:, :seq]
-        expand = mx.broadcast_to(self.token_type_ids, [1, 512])
-        gather = mx.take_along_axis(expand, slice_1, axis=1)
-        expand_1 = mx.broadcast_to(gather, [batch, seq])
+        gather = mx.take_along_axis(self.token_type_ids, slice_1, axis=1)
+        expand = mx.broadcast_to(gather, [batch, seq])
         word_embeddings_out = self.word_embeddings(input_ids)
-        token_type_embeddings_out = self.token_type_embeddings(expand_1)
+        token_type_embeddings_out = self.token_type_embeddings(expand)
         add = word_embeddings_out + token_type_embeddings_out
         position_embeddings_out = self.position_embeddings(slice_1)
         add_1 = add + position_embeddings_out
@@ -188,8 +224,7 @@ class BertSelfAttention(nn.Module):
         view_2 = value_out.reshape([batch, seq, -1, 32])
         transpose_2 = mx.swapaxes(view_2, 1, 2)
         scaled_dot_product_attention = attention_bool_mask(transpose, transpose_1, transpose_2, 0.1767766952966369, attention_mask)
-        view_3 = scaled_dot_product_attention.reshape([batch, 12, seq, 32])
-        transpose_3 = mx.swapaxes(view_3, 1, 2)
+        transpose_3 = mx.swapaxes(scaled_dot_product_attention, 1, 2)
         return transpose_3.reshape([batch, seq, -1])
 
 
@@ -335,13 +370,14 @@ class BertModel(nn.Module):
         bitwise_and = mx.logical_and(full, ge)
         index = _to_copy[unsqueeze_2, unsqueeze_8]
         bitwise_and_1 = mx.logical_and(bitwise_and, index)
-        expand = mx.broadcast_to(bitwise_and_1, [batch, 1, seq, seq])
-        encoder_out = self.encoder(embeddings_out, expand)
+        encoder_out = self.encoder(embeddings_out, bitwise_and_1)
         pooler_out = self.pooler(encoder_out)
         return {'last_hidden_state': encoder_out, 'pooler_output': pooler_out}
 
 
-def load(path=None, *, dtype=None) -> BertModel:
-    """Build the model and load `weights.safetensors` from `path` (default: this file's folder)."""
+def load(path=None, *, dtype=None, compile=True):
+    """Build the model and load `weights.safetensors` from `path` (default: this file's folder).
+    compile=True: the forward runs under mx.compile (CompiledForward; `.model` is the BertModel)."""
     folder = Path(path) if path is not None else Path(__file__).resolve().parent
-    return load_weights(BertModel(), folder / "weights.safetensors", dtype=dtype, tied=TIED)
+    model = load_weights(BertModel(), folder / "weights.safetensors", dtype=dtype, tied=TIED)
+    return CompiledForward(model) if compile else model

@@ -13,6 +13,7 @@ import mlx.nn as nn
 INPUTS = [{'name': 'input_ids', 'shape': [1, 'seq'], 'dtype': 'int64'}]  # inputs: name, shape (a name for a size that follows the input), dtype
 DIMS = {'seq': (1, 256)}  # dynamic sizes by name -> (min, max) they were compiled for (None: open)
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
+COMPILE = False  # load() returns the model uncompiled: its KV cache is a Python object, which mx.compile cannot trace
 
 
 # ---- vendored from fx2mlx.runtime.kv_cache: KV cache and cache-aware attention for compiled decoder models (mlx-lm's preallocated cache). ----
@@ -247,10 +248,9 @@ class LlamaAttention(nn.Module):
         add = mx.fast.rope(transpose, 16, traditional=False, base=None, scale=1.0, offset=cache_offset_1, freqs=rope_freqs)
         add_1 = mx.fast.rope(transpose_1, 16, traditional=False, base=None, scale=1.0, offset=cache_offset_1, freqs=rope_freqs)
         kv_attention_1 = kv_attention(add, add_1, transpose_2, cache, scale=0.25)
-        view_3 = kv_attention_1.reshape([1, 4, seq, 16])
-        transpose_3 = mx.swapaxes(view_3, 1, 2)
-        view_4 = transpose_3.reshape([1, seq, -1])
-        return self.o_proj(view_4)
+        transpose_3 = mx.swapaxes(kv_attention_1, 1, 2)
+        view_3 = transpose_3.reshape([1, seq, -1])
+        return self.o_proj(view_3)
 
 
 class LlamaMLP(nn.Module):
@@ -345,7 +345,8 @@ class LlamaForCausalLM(nn.Module):
         return {'logits': lm_head_out}
 
 
-def load(path=None, *, dtype=None) -> LlamaForCausalLM:
-    """Build the model and load `weights.safetensors` from `path` (default: this file's folder)."""
+def load(path=None, *, dtype=None, compile=True):
+    """Build the model and load `weights.safetensors` from `path` (default: this file's folder).
+    This graph always runs uncompiled (its KV cache is a Python object, which mx.compile cannot trace): `compile` is ignored."""
     folder = Path(path) if path is not None else Path(__file__).resolve().parent
     return load_weights(LlamaForCausalLM(), folder / "weights.safetensors", dtype=dtype, tied=TIED)
