@@ -270,8 +270,12 @@ class Seq2SeqRecipe(Recipe):
         for name in FILES:
             if (folder / name).is_file():
                 shutil.copy2(folder / name, tmp / name)
+        from .translation import translation_info
+
+        translation = translation_info(folder, tmp)
         # the source as `fx2mlx check` rebuilds it (write_output records a program's source as given)
-        return {"seq2seq": graphs[0].info.pop("seq2seq"), "source": f"hf:{folder.resolve()}"}
+        return {"seq2seq": graphs[0].info.pop("seq2seq"), "source": f"hf:{folder.resolve()}",
+                "translation": translation}
 
     def reference(self, manifest, graph, source, inputs, captured=None):
         user_inputs = None
