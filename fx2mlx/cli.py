@@ -55,8 +55,8 @@ def compile_cmd(
                                                 "(repeat), e.g. input_ids:1. Every axis is dynamic by default "
                                                 "where the model allows it; this makes it an error if not."),
     static: bool = typer.Option(False, "--static", help="Freeze every dimension at the example's size."),
-    quantize: Optional[int] = typer.Option(None, "--quantize", help="Causal LMs: quantize linears to 4 or 8 bits."),
-    group_size: int = typer.Option(64, "--group-size", help="Causal LMs: quantization group size (32, 64 or 128)."),
+    quantize: Optional[int] = typer.Option(None, "--quantize", help="Causal LMs, seq2seq: quantize linears to 4 or 8 bits."),
+    group_size: int = typer.Option(64, "--group-size", help="With --quantize: group size (32, 64 or 128)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load pickled checkpoints (*.bin, *.pt) of a Hugging "
                                       "Face directory that has no safetensors, with torch.load(weights_only=True). "
                                       "Off by default: prefer safetensors."),

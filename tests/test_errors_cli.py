@@ -94,7 +94,7 @@ def _edit_weights(d: Path, edit) -> None:
 # ---- compile ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, code, message", [
-    (["--quantize", "4"], SourceError.exit_code, "--quantize applies to causal LMs (recipe causal-lm) only"),
+    (["--quantize", "4"], SourceError.exit_code, "--quantize applies to causal LMs and encoder-decoder models"),
     (["--dtype", "int8"], 1, "--dtype must be one of float32, float16, bfloat16, got 'int8'"),
     (["--static", "--dynamic", "input:0"], 1, "--static freezes every dimension"),
     (["--inputs", "no/such/inputs.safetensors"], SourceError.exit_code, "inputs file not found"),

@@ -59,6 +59,7 @@ class Seq2Seq:
         self.mask_dtype = getattr(mx, inputs["encoder_attention_mask"]["dtype"])
         self.ids_dtype = getattr(mx, inputs["decoder_input_ids"]["dtype"])
         self.kv_dtype = getattr(mx, inputs["self_keys_0"]["dtype"])
+        self._text = None
 
     def __getattr__(self, name):
         graphs = self.__dict__.get("graphs", {})
@@ -190,6 +191,29 @@ class Seq2Seq:
                 break
         return out
 
+    # -- text -------------------------------------------------------------------------------------
+    def text_tokenizer(self):
+        if self._text is None:
+            self._text = TextTokenizer(self.folder, self.manifest.get("translation"))
+        return self._text
+
+    def prepare(self, texts, src=None, tgt=None):
+        """Texts -> (token id rows as the model's HF tokenizer makes them, generation settings for the target
+        language), e.g. NLLB/M2M100: source language token around the text and forced BOS = target language;
+        MADLAD/T5: `<2xx>` before the text; Marian: one fixed pair."""
+        return self.text_tokenizer().prepare([texts] if isinstance(texts, str) else list(texts), src, tgt)
+
+    def translate(self, texts, src=None, tgt=None, **kwargs):
+        """A list of texts (or one text) -> a list of translations (num_return_sequences per text, in order).
+        Keyword arguments are generation settings (num_beams, max_new_tokens, …) as in `generate`."""
+        rows, extra = self.prepare(texts, src, tgt)
+        if not rows:
+            return []
+        tk = self.text_tokenizer()
+        out = self.generate(rows, **{**extra, **kwargs})
+        eos = self.settings(**{k: v for k, v in kwargs.items() if k == "eos_token_id"})["eos"]
+        return [tk.decode(_until(r[1:], eos)) for r in out]
+
     # -- generation --------------------------------------------------------------------------------
     def generate(self, input_ids, attention_mask=None, **kwargs):
         """Token ids per row (lists), equal to HF `generate(input_ids, attention_mask, **kwargs)`."""
@@ -317,6 +341,106 @@ def _only(scores, tokens):
     tokens = tokens if isinstance(tokens, list) else [tokens]
     n, vocab = scores.shape
     return mx.where(_mask(n, vocab, [set(tokens)] * n), 0.0, -math.inf).astype(scores.dtype)
+
+
+def _until(row, eos):
+    out = []
+    for t in row:
+        out.append(t)
+        if t in eos:
+            break
+    return out
+
+
+class TextTokenizer:
+    """The model's tokenizer as recorded at compile time (manifest["translation"]): tokenizer.json through
+    `tokenizers`, or the sentencepiece model + vocab.json of the slow-only M2M100 / Marian tokenizers
+    through `sentencepiece`, reproducing transformers' encode and decode(skip_special_tokens=True)."""
+
+    def __init__(self, folder, info):
+        if not info:
+            raise ValueError(f"{folder} has no tokenizer information (compiled without a tokenizer, or by an older "
+                             "fx2mlx): pass token ids to generate() instead")
+        if "error" in info:
+            raise ValueError(f"{folder}: no text translation: {info['error']}")
+        self.info = info
+        self.special = set(info["special_ids"])
+        self.marian = info["class"].startswith("Marian")
+        if info["tokenizer"] == "tokenizers":
+            from tokenizers import Tokenizer
+
+            self.tk = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+        else:
+            import sentencepiece
+
+            files = info["spm"]
+            self.tk = None
+            self.sp_src = sentencepiece.SentencePieceProcessor(model_file=str(Path(folder) / files["source"]))
+            self.sp_tgt = sentencepiece.SentencePieceProcessor(model_file=str(Path(folder) / files["target"]))
+            self.vocab = json.loads((Path(folder) / files["vocab"]).read_text(encoding="utf-8"))
+            self.inv = {v: k for k, v in self.vocab.items()}
+            self.inv.update({v: k for k, v in info.get("languages_in_vocab", {}).items()})
+            self.vocab.update(info.get("languages_in_vocab", {}))
+            self.special_tokens = set(info["special_tokens"])
+
+    def ids(self, text):
+        """Token ids of a text without special tokens."""
+        if self.tk is not None:
+            return self.tk.encode(text, add_special_tokens=False).ids
+        code = []
+        if self.marian and text.startswith(">>") and text.find("<<") != -1:  # MarianTokenizer._tokenize
+            end = text.find("<<")
+            code, text = [text[:end + 2]], text[end + 2:]
+        unk = self.info["unk_id"]
+        return [self.vocab.get(p, unk) for p in code + self.sp_src.encode(text, out_type=str)]
+
+    def prepare(self, texts, src, tgt):
+        info, langs, gen = self.info, self.info["languages"], {}
+        if langs:
+            src = src if src is not None else info.get("src_lang")
+            tgt = tgt if tgt is not None else info.get("tgt_lang")
+            for what, code in (("source", src), ("target", tgt)):
+                if code is None or code not in langs:
+                    some = ", ".join(sorted(langs)[:12]) + (", …" if len(langs) > 12 else "")
+                    raise ValueError(f"pass a {what} language ({'src' if what == 'source' else 'tgt'}): "
+                                     f"{code!r} is not one of the model's {len(langs)} languages ({some})")
+            gen["forced_bos_token_id"] = langs[tgt]
+        elif info.get("target_prefix"):
+            codes = info.get("target_codes") or []
+            if src is not None:
+                raise ValueError("this model reads the source language from the text: pass only tgt")
+            if tgt is None or tgt not in codes:
+                some = ", ".join(codes[:12]) + (", …" if len(codes) > 12 else "")
+                raise ValueError(f"pass a target language (tgt): {tgt!r} is not one of the model's {len(codes)} "
+                                 f"target tags ({some})")
+            texts = [info["target_prefix"].format(tgt) + t for t in texts]
+        elif src is not None or tgt is not None:
+            raise ValueError("this model translates one fixed language pair: src and tgt do not apply")
+        lang = langs.get(src) if langs else None
+        prefix = [lang if t == "src" else t for t in info["prefix"]]
+        suffix = [lang if t == "src" else t for t in info["suffix"]]
+        return [prefix + self.ids(t) + suffix for t in texts], gen
+
+    def decode(self, ids):
+        """Text of generated ids, special tokens skipped (transformers' decode(skip_special_tokens=True))."""
+        if self.tk is not None:
+            text = self.tk.decode(list(ids), skip_special_tokens=True)
+        else:
+            tokens = [self.inv.get(i, self.info["unk_token"]) for i in ids if i not in self.special]
+            out, cur = "", []
+            for t in tokens:
+                if t in self.special_tokens:
+                    out += self.sp_tgt.decode_pieces(cur) + t + (" " if self.marian else "")
+                    cur = []
+                else:
+                    cur.append(t)
+            out += self.sp_tgt.decode_pieces(cur)
+            text = (out.replace("\u2581", " ") if self.marian else out).strip()
+        if self.info.get("clean_up_tokenization_spaces"):
+            for a, b in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                         (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+                text = text.replace(a, b)
+        return text
 
 
 def load(path=None, compile=True):

@@ -14,6 +14,9 @@ import typer
 
 def register(app: typer.Typer) -> None:
     app.command("generate")(generate_cmd)
+    from .translate_cli import translate_cmd
+
+    app.command("translate")(translate_cmd)
 
 
 def generate_cmd(
@@ -97,8 +100,7 @@ def _generate_seq2seq(out: Path, ids, prompt, max_tokens: int, num_beams, as_jso
     from ..compiler.errors import Fx2MlxError
 
     if prompt is not None:
-        raise Fx2MlxError("this is an encoder-decoder model: pass --prompt-ids (text prompts need the translate "
-                          "command with a tokenizer, not implemented yet)")
+        raise Fx2MlxError("this is an encoder-decoder model: pass --prompt-ids (text: fx2mlx translate OUT --text ...)")
     program = load(out)
     t0 = time.perf_counter()
     row = program.generate([ids], max_new_tokens=max_tokens, num_beams=num_beams)[0]

@@ -28,7 +28,7 @@ from pathlib import Path
 from ..compiler import ir
 from ..compiler.errors import SourceError
 from ..compiler.hf import check_loading_info
-from .base import Graph, Options, Recipe
+from .base import Graph, Options, Recipe, check_quantize
 
 GRAPHS = ("encoder", "cross_kv", "decoder_step")
 SPEECH_INPUTS = ("input_features", "input_values")
@@ -195,10 +195,47 @@ def drop_unused_weights(program: ir.Program) -> ir.Program:
     return replace(program, inputs=inputs, tied=tuple((a, c) for a, c in program.tied if c in kept))
 
 
-def seq2seq_program(program: ir.Program) -> ir.Program:
+def seq2seq_program(program: ir.Program, quantize: int | None = None, group_size: int = 64) -> ir.Program:
     from ..compiler.passes import eliminate_dead_code, run_default_passes
 
-    return drop_unused_weights(run_default_passes(eliminate_dead_code(program)))
+    program = drop_unused_weights(run_default_passes(eliminate_dead_code(program)))
+    if quantize:
+        from ..llm.quantize import quantize_linears
+
+        program = quantize_linears(program, quantize, group_size)
+    return program
+
+
+def quantized_weights(captured_weights: dict):
+    """write_weights of a graph whose linears were quantized (llm.quantize): the float weights of the
+    captured module, each quantized linear's weight as mx.quantize packs it, with its scales and biases."""
+    def write(lowered, path, dtype):
+        import mlx.core as mx
+
+        from ..compiler import dtypes, layouts
+        from ..compiler.weights import from_numpy, save, to_numpy
+        from ..llm.convert import _quantized
+
+        q = _quantized(lowered.program)
+        out = {}
+        for i in lowered.program.weight_inputs:
+            if i.name in q.extra:
+                continue
+            t = captured_weights[i.target]
+            src_dtype = str(t.dtype).replace("torch.", "")
+            a = to_numpy(t)
+            if i.name in lowered.weight_layouts:
+                role, args = lowered.weight_layouts[i.name]
+                a = layouts.apply(role, a, args)
+            arr = from_numpy(a)
+            target = dtype if (dtype and dtypes.is_float(src_dtype)) else src_dtype
+            arr = arr.astype(getattr(mx, dtypes.MX[target]))
+            if i.name in q.weights:
+                s_in, b_in, bits, gs = q.weights[i.name]
+                arr, out[q.target[s_in]], out[q.target[b_in]] = mx.quantize(arr, group_size=gs, bits=bits)
+            out[i.target] = arr
+        save(path, out)
+    return write
 
 
 def capture_graph(name: str, module, args, labels, description: str):
@@ -245,10 +282,11 @@ class Seq2SeqRecipe(Recipe):
     def build(self, source, options: Options, step) -> list[Graph]:
         if not isinstance(source, (str, Path)) or not (Path(source) / "config.json").is_file():
             raise SourceError(f"recipe 'seq2seq' takes a Hugging Face model directory, got {source!r}")
-        if options.inputs or options.dynamic or options.quantize or options.shapes == "static":
+        if options.inputs or options.dynamic or options.shapes == "static":
             raise SourceError("recipe 'seq2seq' makes its own example inputs with dynamic batch and lengths: "
-                              "--inputs, --dynamic, --static and --quantize do not apply (use --recipe graph "
+                              "--inputs, --dynamic and --static do not apply (use --recipe graph "
                               "for a plain forward)")
+        check_quantize(options.quantize, options.group_size, self.name)
         folder = Path(source)
         step("loading the model")
         model = load_model(folder)
@@ -260,8 +298,12 @@ class Seq2SeqRecipe(Recipe):
             step(f"torch.export {name}")
             captured = capture_graph(name, module, args, labels, description)
             check_dynamic(name, captured)
-            graphs.append(Graph(name, captured, seq2seq_program(captured.program), dir=name))
+            program = seq2seq_program(captured.program, options.quantize, options.group_size)
+            write = quantized_weights(captured.weights) if options.quantize else None
+            graphs.append(Graph(name, captured, program, dir=name, write_weights=write))
         info = generation_info(model, graphs)
+        if options.quantize:
+            info["quantization"] = {"bits": options.quantize, "group_size": options.group_size}
         graphs[0].info["seq2seq"] = info
         return graphs
 
@@ -270,8 +312,12 @@ class Seq2SeqRecipe(Recipe):
         for name in FILES:
             if (folder / name).is_file():
                 shutil.copy2(folder / name, tmp / name)
+        from .translation import translation_info
+
+        translation = translation_info(folder, tmp)
         # the source as `fx2mlx check` rebuilds it (write_output records a program's source as given)
-        return {"seq2seq": graphs[0].info.pop("seq2seq"), "source": f"hf:{folder.resolve()}"}
+        return {"seq2seq": graphs[0].info.pop("seq2seq"), "source": f"hf:{folder.resolve()}",
+                "translation": translation}
 
     def reference(self, manifest, graph, source, inputs, captured=None):
         user_inputs = None
@@ -284,7 +330,8 @@ class Seq2SeqRecipe(Recipe):
 
                 tensors = load_file(str(inputs))
                 user_inputs = [tensors[f"input_{i}"] for i in range(len(tensors))]
-        return captured, seq2seq_program(captured.program), user_inputs
+        q = (manifest.get("seq2seq") or {}).get("quantization") or {}
+        return captured, seq2seq_program(captured.program, q.get("bits"), q.get("group_size", 64)), user_inputs
 
 
 def generation_info(model, graphs: list[Graph]) -> dict:
