@@ -8,7 +8,8 @@ and CTranslate2 (if installed: its TransformersConverter on the same directory),
 Random source ids (length --src-len), every system forced to generate exactly --new tokens
 (min = max new tokens) so that all do the same work; greedy and beam 4, batch 1 and 8. Each system runs
 once to warm up, then --runs times; the best run counts. sentences/s = batch / time, tokens/s = batch x
-new / time. --json writes {"family": "translate", "rows": [{"name", "ours", "ref": {...}, "ratio": {...}}]}
+new / time. --json writes {"family": "translate", "unit": "sentences/s", "rows": [{"name", "ours_sentences_s", "ours_tok_s",
+"ref": {...}, "ratio": {...}}]}
 (ratio = ours / ref in sentences/s: >1 means fx2mlx is faster).
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fx2mlx import blas  # noqa: E402
 
 COMMON = dict(max_position_embeddings=512, scale_embedding=True)
+FAMILY = "translate"  # bench/all.py convention: FAMILY, --json/--quick/--device/--dtype (see bench/all.py)
+
 SHAPES = {
     "tiny": ("marian", dict(vocab_size=1000, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
                             decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128)),
@@ -105,8 +108,13 @@ def main(argv=None) -> int:
     p.add_argument("--skip-hf", action="store_true")
     p.add_argument("--skip-ct2", action="store_true")
     p.add_argument("--json", type=Path)
+    p.add_argument("--quick", action="store_true", help="the tiny shape, 8 new tokens, 1 run (a smoke run)")
+    p.add_argument("--dtype", default="float32", choices=["float32"],
+                   help="only float32 for now (the seq2seq recipe compiles in the model's dtype)")
     p.add_argument("--work", type=Path, help="folder for the model and compiled output (default: a temp dir)")
     a = p.parse_args(argv)
+    if a.quick:
+        a.shape, a.new, a.runs, a.src_len = "tiny", 8, 1, 12
     blas.use_optimized_blas()
     import mlx.core as mx
     import torch
@@ -176,8 +184,8 @@ def main(argv=None) -> int:
                                                                       min_decoding_length=a.new), a.runs)
             sps = {k: b / v for k, v in res.items()}
             row = {"name": f"{a.shape if a.model is None else a.model.name}/{name}",
-                   "ours": {"sentences_s": sps["float"], "tokens_s": sps["float"] * a.new,
-                            **{f"{k}_sentences_s": v for k, v in sps.items() if k != "float"}},
+                   "ours_sentences_s": sps["float"], "ours_tok_s": sps["float"] * a.new,
+                   **{f"ours_{k}_sentences_s": v for k, v in sps.items() if k != "float"},
                    "ref": {k: {"sentences_s": b / v, "tokens_s": b * a.new / v} for k, v in ref.items()},
                    "ratio": {k: sps["float"] / (b / v) for k, v in ref.items()}}
             for k, v in sps.items():
@@ -188,7 +196,7 @@ def main(argv=None) -> int:
             qs = "  ".join(f"{k} {v:7.2f}" for k, v in sps.items() if k != "float")
             print(f"{row['name']:>24}: ours {sps['float']:7.2f} sent/s {sps['float'] * a.new:8.1f} tok/s  {qs}  {refs}",
                   flush=True)
-    result = {"family": "translate", "device": a.device, "mlx_device": str(mx.default_device()), "new": a.new,
+    result = {"family": FAMILY, "unit": "sentences/s", "higher_is_better": True, "dtype": a.dtype, "device": a.device, "mlx_device": str(mx.default_device()), "new": a.new,
               "src_len": a.src_len, "ctranslate2": "used" if ct2 is not None else ct2_why, "rows": out_rows}
     if a.json:
         a.json.write_text(json.dumps(result, indent=1))
