@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/python -m fx2mlx.demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=25
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not cpp"
