@@ -1,0 +1,32 @@
+"""Mixture-of-experts matmuls: each row goes through its own expert's weight, as gathered matmuls
+(mx.gather_mm / mx.gather_qmm), the way mlx-lm's SwitchLinear does. No data-dependent shapes: every
+row is computed once with the expert it was routed to, whatever the routing."""
+import mlx.core as mx
+
+
+def gather_linear(x, weight, indices):
+    """x (S, in), weight (E, out, in) stacked experts, indices (S,) -> (S, out): row s times weight[indices[s]].T"""
+    return mx.gather_mm(mx.expand_dims(x, -2), weight.swapaxes(-1, -2), rhs_indices=indices).squeeze(-2)
+
+
+def gather_matmul(x, weight, indices):
+    """x (S, in), weight (E, in, out) stacked experts, indices (S,) -> (S, out): row s times weight[indices[s]]"""
+    return mx.gather_mm(mx.expand_dims(x, -2), weight, rhs_indices=indices).squeeze(-2)
+
+
+def gather_qlinear(x, weight, scales, biases, indices, group_size, bits):
+    """gather_linear with quantized experts (weight packed by mx.quantize along `in`)."""
+    return mx.gather_qmm(mx.expand_dims(x, -2), weight, scales, biases, rhs_indices=indices, transpose=True,
+                         group_size=group_size, bits=bits).squeeze(-2)
+
+
+def grouped_matmul(x, weight, offsets):
+    """Rows of x (S, in) grouped by expert (rows offsets[e-1]:offsets[e] belong to expert e; rows past
+    offsets[-1] give zeros), weight (E, in, out) -> (S, out). The group of each row is counted from the
+    offsets, so nothing depends on the data's sizes."""
+    rows = mx.arange(x.shape[0])
+    group = (mx.expand_dims(rows, -1) >= mx.expand_dims(offsets, 0)).astype(mx.int32).sum(-1)
+    inside = group < weight.shape[0]
+    y = mx.gather_mm(mx.expand_dims(x, -2), weight, rhs_indices=mx.minimum(group, weight.shape[0] - 1),
+                     sorted_indices=True).squeeze(-2)
+    return mx.where(mx.expand_dims(inside, -1), y, mx.zeros_like(y))
