@@ -91,11 +91,11 @@ def _write_quantized(writer: Writer, target: str, chunks, mxdt, bits: int, gs: i
             writer.begin(target, "uint32", (0,))
         writer.write(wq)
         rows += c.shape[0]
-        cols = wq.shape[1]
+        rest = tuple(wq.shape[1:])  # rows of (out, in): (in * bits / 32,); experts (E, out, in): (out, in * bits / 32)
         scales.append(np.array(s.astype(mx.float32)))
         biases.append(np.array(b.astype(mx.float32)))
     name, _, _, start = writer.current
-    writer.current = (name, "uint32", (rows, cols), start)
+    writer.current = (name, "uint32", (rows, *rest), start)
     writer.end()
     sdt = str(mxdt).replace("mlx.core.", "")
     for t, parts in ((scales_t, scales), (biases_t, biases)):
@@ -113,7 +113,7 @@ def _quantized(program) -> _Quant:
     q = _Quant()
     q.target = {i.name: i.target for i in program.weight_inputs}
     for n in program.nodes:
-        if n.target == "fx2mlx.qlinear.default":
+        if n.target in ("fx2mlx.qlinear.default", "fx2mlx.gather_qlinear.default"):
             w, s, b = n.arg("weight").name, n.arg("scales").name, n.arg("biases").name
             q.weights[w] = (s, b, n.arg("bits"), n.arg("group_size"))
             q.extra.update((s, b))
