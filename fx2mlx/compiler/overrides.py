@@ -172,3 +172,11 @@ def gather_qlinear(node: ir.Node, a: dict) -> str:
 def grouped_mm(node: ir.Node, a: dict) -> str:
     """transformers' grouped matmul (rows sorted by expert, cumulative row counts `offs`)."""
     return f"grouped_matmul({_c(a['input'])}, {_c(a['weight'])}, {_c(a['offs'])})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Tensor parallelism (fx2mlx/llm/shard.py): the partial sums of a split linear, summed over the ranks
+# --------------------------------------------------------------------------------------------------
+@override("fx2mlx.all_sum.default")
+def all_sum(node: ir.Node, a: dict) -> str:
+    return f"mx.distributed.all_sum({_c(a['x'])})"
