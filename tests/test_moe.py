@@ -215,3 +215,22 @@ def test_golden_check_per_layer(compiled):
     assert "fx2mlx.gather_linear.default" in ops  # the gathered matmuls are compared with PyTorch's values
     checked = {r["path"] for r in report["layers"]}
     assert {"model.layers.0.mlp.experts", "model.layers.0.mlp.gate", "model.layers.0.mlp.shared_expert"} <= checked
+
+
+@pytest.mark.slow
+def test_meta_device_compile_builds_stacked_experts_from_the_checkpoint(compiled, tmp_path):
+    """A large checkpoint is captured on the meta device and its weights streamed from the files: the
+    stacked experts (and Mixtral's block_sparse_moe -> mlp renaming) come from transformers' own
+    checkpoint conversion (llm.hf_keys), equal to what transformers loads."""
+    import mlx.core as mx
+
+    src, out = compiled["mixtral"]
+    from safetensors import safe_open
+
+    with safe_open(str(src / "model.safetensors"), "np") as f:
+        assert "model.layers.0.block_sparse_moe.experts.3.w2.weight" in f.keys()  # the released layout
+    compile_llm(src, tmp_path / "meta", meta=True)
+    a, b = mx.load(str(tmp_path / "meta" / "weights.safetensors")), mx.load(str(out / "weights.safetensors"))
+    assert sorted(a) == sorted(b)
+    for k in b:
+        assert mx.array_equal(a[k], b[k]).item(), k

@@ -197,7 +197,8 @@ class CausalLMRecipe(Recipe):
             from ..llm.convert import convert_weights
 
             if weights:
-                convert_weights(lowered, folder, captured.weights, path, dtype, float_inputs=_rope_inputs(program))
+                convert_weights(lowered, folder, captured.weights, path, dtype, float_inputs=_rope_inputs(program),
+                                module=captured.module)
 
         info = {"llm": generation_info(config, program, options.quantize, options.group_size)}
         self._config = config
