@@ -234,3 +234,18 @@ def test_meta_device_compile_builds_stacked_experts_from_the_checkpoint(compiled
     assert sorted(a) == sorted(b)
     for k in b:
         assert mx.array_equal(a[k], b[k]).item(), k
+
+
+def test_gathered_matmuls_in_half_precision():
+    """MLX 0.32's CPU gather_mm is float32-only: bfloat16/float16 experts compute in float32 there."""
+    import mlx.core as mx
+
+    from fx2mlx.runtime.experts import gather_linear
+
+    mx.random.seed(0)
+    w, x, ids = mx.random.normal((4, 12, 8)), mx.random.normal((5, 8)), mx.array([3, 0, 0, 2, 1])
+    want = gather_linear(x, w, ids)
+    for dt in (mx.bfloat16, mx.float16):
+        got = gather_linear(x.astype(dt), w.astype(dt), ids)
+        assert got.dtype == dt
+        assert mx.abs(got.astype(mx.float32) - want).max().item() <= 2e-2 * mx.abs(want).max().item()

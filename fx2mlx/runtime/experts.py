@@ -6,11 +6,14 @@ import mlx.core as mx
 
 def gather_linear(x, weight, indices):
     """x (S, in), weight (E, out, in) stacked experts, indices (S,) -> (S, out): row s times weight[indices[s]].T"""
-    return mx.gather_mm(mx.expand_dims(x, -2), weight.swapaxes(-1, -2), rhs_indices=indices).squeeze(-2)
+    return gather_matmul(x, weight.swapaxes(-1, -2), indices)
 
 
 def gather_matmul(x, weight, indices):
     """x (S, in), weight (E, in, out) stacked experts, indices (S,) -> (S, out): row s times weight[indices[s]]"""
+    if x.dtype != mx.float32 and mx.default_device() == mx.cpu:  # MLX's CPU gather_mm is float32-only
+        y = mx.gather_mm(mx.expand_dims(x, -2).astype(mx.float32), weight.astype(mx.float32), rhs_indices=indices)
+        return y.squeeze(-2).astype(x.dtype)
     return mx.gather_mm(mx.expand_dims(x, -2), weight, rhs_indices=indices).squeeze(-2)
 
 
@@ -27,6 +30,5 @@ def grouped_matmul(x, weight, offsets):
     rows = mx.arange(x.shape[0])
     group = (mx.expand_dims(rows, -1) >= mx.expand_dims(offsets, 0)).astype(mx.int32).sum(-1)
     inside = group < weight.shape[0]
-    y = mx.gather_mm(mx.expand_dims(x, -2), weight, rhs_indices=mx.minimum(group, weight.shape[0] - 1),
-                     sorted_indices=True).squeeze(-2)
+    y = gather_matmul(x, weight, mx.minimum(group, weight.shape[0] - 1))
     return mx.where(mx.expand_dims(inside, -1), y, mx.zeros_like(y))
