@@ -13,8 +13,10 @@ weights of its own); `manifest.json["llm"]["shards"]` records N and the split ax
 Run time (`fx2mlx generate OUT --shards N`): `mlx.launch --backend ring -n N` on this host starts N
 processes of `python -m fx2mlx.llm.shard OUT ...`; each joins the ring group, slices its share from
 OUT/weights.safetensors, and runs the same generation loop; rank 0 prints the tokens. Greedy tokens
-equal the single-process run (tests/test_shard.py). Not yet: mixture-of-experts models (their stacked
-experts would shard by expert), quantized weights (packed columns), pipeline splitting (ARCHITECTURE.md).
+equal the single-process run (tests/test_shard.py). Mixture-of-experts blocks split every expert's width
+(the stacked `gate_up_proj` per half, `down_proj` by input columns, one all_sum after the experts' down
+projection), routers stay whole. Not yet: expert parallelism (whole experts per rank), quantized weights
+(packed columns), pipeline splitting (ARCHITECTURE.md).
 """
 from __future__ import annotations
 
@@ -23,8 +25,15 @@ import json
 import sys
 from pathlib import Path
 
-EXPERT_ATTRS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
-SPLIT_ATTRS = ("num_attention_heads", "num_key_value_heads", "intermediate_size")
+HEAD_ATTRS = ("num_attention_heads", "num_key_value_heads")
+ROW_OPS = {"aten.linear.default": "weight", "fx2mlx.gather_linear.default": "weight"}  # weight (..., out, in)
+
+
+def split_attrs(config) -> list[str]:
+    """The config sizes one rank divides: heads, KV heads, and every MLP width (`*intermediate_size`:
+    dense, experts', shared expert's)."""
+    return list(HEAD_ATTRS) + sorted(a for a, v in vars(config).items()
+                                     if a.endswith("intermediate_size") and isinstance(v, int) and v > 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -40,10 +49,7 @@ def check_shards(shards, config, quantize) -> None:
     if quantize:
         raise SourceError("--shards with --quantize is not supported yet (quantized weights pack the columns "
                           "that the output projections would split); compile float weights for sharding")
-    if any(getattr(config, a, None) for a in EXPERT_ATTRS):
-        raise SourceError("--shards: sharding mixture-of-experts models is not supported yet (only dense "
-                          "attention + MLP blocks split by heads and MLP columns)")
-    for a in SPLIT_ATTRS:
+    for a in split_attrs(config):
         v = getattr(config, a, None)
         if not isinstance(v, int) or v % shards:
             raise SourceError(f"--shards {shards}: config.{a} = {v} does not split into {shards} equal parts")
@@ -55,14 +61,16 @@ def sharded_config(config, shards: int):
     cfg = copy.deepcopy(config)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     cfg.head_dim = head_dim
-    for a in SPLIT_ATTRS:
+    for a in split_attrs(config):
         setattr(cfg, a, getattr(config, a) // shards)
     return cfg
 
 
 def shard_program(program, full: dict[str, tuple], shards: int):
-    """(program with all_sum after every row-parallel linear, {weight target: split axis}, [biases to
-    divide by N]). `full`: the single-process weight shapes by state_dict name."""
+    """(program with all_sum after every row-parallel linear, {weight target: [split axis, blocks]},
+    [biases to divide by N]). `full`: the single-process weight shapes by state_dict name. blocks > 1: the
+    output is cut into that many equal parts (a fused gate/up projection, seen as `split` of its output),
+    and each part is split across the ranks."""
     from dataclasses import replace
 
     from ..compiler import ir
@@ -77,15 +85,21 @@ def shard_program(program, full: dict[str, tuple], shards: int):
         axes = [k for k, (a, b) in enumerate(zip(want, have)) if a != b]
         if len(want) != len(have) or len(axes) != 1 or want[axes[0]] != have[axes[0]] * shards:
             raise SourceError(f"--shards: cannot split {i.target}: full shape {want}, one rank's {have}")
-        split[i.target] = axes[0]
+        split[i.target] = [axes[0], 1]
     targets = {i.name: i.target for i in program.weight_inputs}
+    wrank = {i.name: i.type.rank for i in program.weight_inputs}
+    for n, parts in _fused_outputs(program).items():
+        w = n.arg("weight")
+        if targets.get(w.name) in split and split[targets[w.name]][0] == wrank[w.name] - 2:
+            split[targets[w.name]][1] = parts
     nodes, scale, renamed = [], [], {}
     for n in program.nodes:
         n = replace(n, args=tuple((k, ir.map_refs(v, lambda r: ir.Ref(renamed.get(r.name, r.name)))) for k, v in n.args))
         nodes.append(n)
-        w = n.arg("weight", None) if n.target == "aten.linear.default" else None
-        if isinstance(w, ir.Ref) and split.get(targets.get(w.name)) == 1:
-            b = n.arg("bias")
+        w = n.arg(ROW_OPS[n.target]) if n.target in ROW_OPS else None
+        axis = split.get(targets.get(w.name), [None])[0] if isinstance(w, ir.Ref) else None
+        if axis is not None and axis == wrank[w.name] - 1:  # input features split: partial sums
+            b = n.arg("bias", None)
             if isinstance(b, ir.Ref) and b.name in targets:
                 scale.append(targets[b.name])
             leaf = n.stack and n.stack[-1].type_name.endswith("Linear")  # the sum goes in the block's own code
@@ -97,6 +111,23 @@ def shard_program(program, full: dict[str, tuple], shards: int):
     if not renamed:
         raise SourceError("--shards: no linear layer splits its input features; nothing to run in parallel")
     return program.replace_nodes(tuple(nodes), outputs), split, scale
+
+
+def _fused_outputs(program) -> dict:
+    """Linear-like nodes whose output is only cut into equal parts along its last axis -> the part count."""
+    users: dict[str, list] = {}
+    for n in program.nodes:
+        for r in n.refs():
+            users.setdefault(r.name, []).append(n)
+    out = {}
+    for n in program.nodes:
+        if n.target not in ROW_OPS or len(users.get(n.name, [])) != 1:
+            continue
+        u = users[n.name][0]
+        sizes = u.arg("split_sizes", None) if u.target == "aten.split_with_sizes.default" else None
+        if sizes and len(set(sizes)) == 1 and len(sizes) > 1 and u.arg("dim") in (-1, n.type.rank - 1):
+            out[n] = len(sizes)
+    return out
 
 
 def write_sharded(captured, config, shards: int, folder: Path, dtype: str | None, description: str) -> dict:
@@ -183,12 +214,12 @@ def rank_weights(out: Path, info: dict, rank: int, n: int, dtype=None) -> dict:
     import mlx.core as mx
 
     weights = mx.load(str(Path(out) / "weights.safetensors"))
-    for name, axis in info["split"].items():
+    for name, (axis, blocks) in info["split"].items():
         w = weights[name]
-        size = w.shape[axis] // n
-        weights[name] = mx.split(w, n, axis=axis)[rank] if size * n == w.shape[axis] else None
-        if weights[name] is None:
-            raise ValueError(f"{name}: axis {axis} of {tuple(w.shape)} does not split into {n}")
+        if w.shape[axis] % (n * blocks):
+            raise ValueError(f"{name}: axis {axis} of {tuple(w.shape)} does not split into {n} x {blocks}")
+        parts = [mx.split(b, n, axis=axis)[rank] for b in mx.split(w, blocks, axis=axis)]
+        weights[name] = parts[0] if blocks == 1 else mx.concatenate(parts, axis=axis)
     for name in info["divide"]:
         weights[name] = weights[name] / n
     return weights
