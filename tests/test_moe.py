@@ -70,6 +70,10 @@ def test_logits_and_greedy_tokens_equal_hf(compiled, family):
     ours = np.array(load_llm(out).model(mx.array([PROMPT]))["logits"])
     assert np.abs(ref).max() > 1.0
     np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=0)
+    long = [(7 * i + 3) % 256 for i in range(40)]  # 80 (token, expert) rows: the sorted prefill path
+    with torch.no_grad():
+        ref = hf(torch.tensor([long])).logits.numpy()
+    np.testing.assert_allclose(np.array(load_llm(out).model(mx.array([long]))["logits"]), ref, atol=1e-4, rtol=0)
 
     hf.generation_config.eos_token_id = None
     with torch.no_grad():
@@ -249,3 +253,22 @@ def test_gathered_matmuls_in_half_precision():
         got = gather_linear(x.astype(dt), w.astype(dt), ids)
         assert got.dtype == dt
         assert mx.abs(got.astype(mx.float32) - want).max().item() <= 2e-2 * mx.abs(want).max().item()
+
+
+@pytest.mark.parametrize("rows", (5, 200))  # below and above the sorted (prefill) path's 64 rows
+def test_gathered_matmul_equals_per_row_products(rows):
+    import mlx.core as mx
+
+    from fx2mlx.runtime.experts import gather_linear, gather_qlinear
+
+    rng = np.random.default_rng(rows)
+    w = rng.standard_normal((6, 12, 64)).astype(np.float32)
+    x = rng.standard_normal((rows, 64)).astype(np.float32)
+    ids = rng.integers(0, 6, rows)
+    want = np.einsum("si,soi->so", x, w[ids])
+    got = np.array(gather_linear(mx.array(x), mx.array(w), mx.array(ids)))
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-5)
+    wq, s, b = mx.quantize(mx.array(w), group_size=32, bits=8)
+    deq = np.array(mx.dequantize(wq, s, b, group_size=32, bits=8))
+    got = np.array(gather_qlinear(mx.array(x), wq, s, b, mx.array(ids), group_size=32, bits=8))
+    np.testing.assert_allclose(got, np.einsum("si,soi->so", x, deq[ids]), atol=1e-4, rtol=1e-5)

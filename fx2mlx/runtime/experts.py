@@ -10,15 +10,28 @@ def gather_linear(x, weight, indices):
 
 
 def gather_matmul(x, weight, indices):
-    """x (S, in), weight (E, in, out) stacked experts, indices (S,) -> (S, out): row s times weight[indices[s]]"""
-    if x.dtype != mx.float32 and mx.default_device() == mx.cpu:  # MLX's CPU gather_mm is float32-only
-        y = mx.gather_mm(mx.expand_dims(x, -2).astype(mx.float32), weight.astype(mx.float32), rhs_indices=indices)
-        return y.squeeze(-2).astype(x.dtype)
-    return mx.gather_mm(mx.expand_dims(x, -2), weight, rhs_indices=indices).squeeze(-2)
+    """x (S, in), weight (E, in, out) stacked experts, indices (S,) -> (S, out): row s times weight[indices[s]].
+    From 64 rows on (a prefill), rows are sorted by expert first so that each expert's rows form one
+    matrix product (sorted_indices), then put back in order, as mlx-lm's SwitchGLU does."""
+    dtype = x.dtype
+    if dtype != mx.float32 and mx.default_device() == mx.cpu:  # MLX's CPU gather_mm is float32-only
+        x, weight = x.astype(mx.float32), weight.astype(mx.float32)
+    if indices.size >= 64:
+        order = mx.argsort(indices)
+        y = mx.gather_mm(mx.expand_dims(x[order], -2), weight, rhs_indices=indices[order], sorted_indices=True)
+        y = y.squeeze(-2)[mx.argsort(order)]
+    else:
+        y = mx.gather_mm(mx.expand_dims(x, -2), weight, rhs_indices=indices).squeeze(-2)
+    return y.astype(dtype)
 
 
 def gather_qlinear(x, weight, scales, biases, indices, group_size, bits):
-    """gather_linear with quantized experts (weight packed by mx.quantize along `in`)."""
+    """gather_linear with quantized experts (weight packed by mx.quantize along `in`); sorted from 64 rows on."""
+    if indices.size >= 64:
+        order = mx.argsort(indices)
+        y = mx.gather_qmm(mx.expand_dims(x[order], -2), weight, scales, biases, rhs_indices=indices[order],
+                          transpose=True, group_size=group_size, bits=bits, sorted_indices=True)
+        return y.squeeze(-2)[mx.argsort(order)]
     return mx.gather_qmm(mx.expand_dims(x, -2), weight, scales, biases, rhs_indices=indices, transpose=True,
                          group_size=group_size, bits=bits).squeeze(-2)
 
