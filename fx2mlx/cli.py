@@ -57,6 +57,8 @@ def compile_cmd(
     static: bool = typer.Option(False, "--static", help="Freeze every dimension at the example's size."),
     quantize: Optional[int] = typer.Option(None, "--quantize", help="Causal LMs, seq2seq: quantize linears to 4 or 8 bits."),
     group_size: int = typer.Option(64, "--group-size", help="With --quantize: group size (32, 64 or 128)."),
+    shards: Optional[int] = typer.Option(None, "--shards", help="Causal LMs: also emit OUT/tpN/model.py, one rank of a "
+                                         "tensor-parallel run over N processes (fx2mlx generate OUT --shards N)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load pickled checkpoints (*.bin, *.pt) of a Hugging "
                                       "Face directory that has no safetensors, with torch.load(weights_only=True). "
                                       "Off by default: prefer safetensors."),
@@ -74,7 +76,7 @@ def compile_cmd(
         raise Fx2MlxError("--static freezes every dimension: it cannot be combined with --dynamic")
     options = Options(dtype=dtype, shapes="static" if static else "auto", dynamic=dynamic,
                       inputs=str(inputs) if inputs else None, quantize=quantize, group_size=group_size,
-                      allow_pickle=allow_pickle)
+                      allow_pickle=allow_pickle, shards=shards)
     if inputs is not None and not inputs.is_file():
         raise SourceError(f"inputs file not found: {inputs}")
     with _progress() as progress:

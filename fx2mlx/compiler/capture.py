@@ -21,6 +21,7 @@ import torch
 
 from . import ir
 from .errors import CaptureError, SourceError
+from .hf import traceable_experts
 from .shapes import is_library_file
 from .signatures import record_signatures
 
@@ -216,7 +217,7 @@ def export(module: torch.nn.Module, args: tuple, kwargs: dict, dynamic_shapes=No
     ep = None
     for strict in (False, True):
         try:
-            with torch.no_grad(), warnings.catch_warnings():
+            with torch.no_grad(), warnings.catch_warnings(), traceable_experts(module):
                 warnings.simplefilter("ignore", FutureWarning)  # torch's own pytree deprecations
                 warnings.filterwarnings("ignore", message=".*assigned during export.*")
                 ep = torch.export.export(module, tuple(args), dict(kwargs), dynamic_shapes=dynamic_shapes, strict=strict)

@@ -7,6 +7,7 @@ vision models, log-mel features for speech encoders; `--inputs file.safetensors`
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -160,3 +161,26 @@ def example_inputs(model) -> tuple[tuple, dict]:
     if hasattr(cfg, "use_cache"):
         kwargs["use_cache"] = False
     return (), kwargs
+
+
+@contextlib.contextmanager
+def traceable_experts(module):
+    """Within it, transformers' mixture-of-experts modules dispatch through HF's own "batched_mm" experts
+    implementation (each (token, expert) pair gathers its expert's weights; one batched matmul): the
+    same result as "eager" and "grouped_mm", without their data-dependent shapes, and the pattern that
+    `experts.fuse_gather_mm` turns into gathered matmuls. Modules outside transformers' experts interface
+    (no `_is_expert_parallel` set by `use_experts_implementation`) are left alone."""
+    configs = {}
+    for m in module.modules():
+        cfg = getattr(m, "config", None)
+        if hasattr(m, "_is_expert_parallel") and not m._is_expert_parallel \
+                and hasattr(cfg, "_experts_implementation_internal"):
+            configs[id(cfg)] = cfg
+    saved = {k: c._experts_implementation_internal for k, c in configs.items()}
+    try:
+        for c in configs.values():
+            c._experts_implementation_internal = "batched_mm"
+        yield
+    finally:
+        for k, c in configs.items():
+            c._experts_implementation_internal = saved[k]

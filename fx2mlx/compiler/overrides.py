@@ -147,3 +147,36 @@ def cache_offset(node: ir.Node, a: dict) -> str:
 def arange_offset(node: ir.Node, a: dict) -> str:
     dt = f", dtype={_c(a['dtype'])}" if a.get("dtype") is not None else ""
     return f"mx.arange({_c(a['offset'])}, {_c(a['offset'])} + {_c(a['end'])}{dt})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Mixture of experts (experts.py): gathered matmuls, and transformers' grouped matmul
+# --------------------------------------------------------------------------------------------------
+@override("fx2mlx.gather_linear.default", runtime=("experts",), tolerance=(1e-5, 1e-4))
+def gather_linear(node: ir.Node, a: dict) -> str:
+    return f"gather_linear({_c(a['x'])}, {_c(a['weight'])}, {_c(a['indices'])})"
+
+
+@override("fx2mlx.gather_matmul.default", runtime=("experts",), tolerance=(1e-5, 1e-4))
+def gather_matmul(node: ir.Node, a: dict) -> str:
+    return f"gather_matmul({_c(a['x'])}, {_c(a['weight'])}, {_c(a['indices'])})"
+
+
+@override("fx2mlx.gather_qlinear.default", runtime=("experts",), tolerance=(1e-2, 1e-2))
+def gather_qlinear(node: ir.Node, a: dict) -> str:
+    return (f"gather_qlinear({_c(a['x'])}, {_c(a['weight'])}, {_c(a['scales'])}, {_c(a['biases'])}, "
+            f"{_c(a['indices'])}, group_size={a['group_size']}, bits={a['bits']})")
+
+
+@override("transformers.grouped_mm_fallback.default", runtime=("experts",), tolerance=(1e-5, 1e-4))
+def grouped_mm(node: ir.Node, a: dict) -> str:
+    """transformers' grouped matmul (rows sorted by expert, cumulative row counts `offs`)."""
+    return f"grouped_matmul({_c(a['input'])}, {_c(a['weight'])}, {_c(a['offs'])})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Tensor parallelism (fx2mlx/llm/shard.py): the partial sums of a split linear, summed over the ranks
+# --------------------------------------------------------------------------------------------------
+@override("fx2mlx.all_sum.default")
+def all_sum(node: ir.Node, a: dict) -> str:
+    return f"mx.distributed.all_sum({_c(a['x'])})"

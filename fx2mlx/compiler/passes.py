@@ -7,6 +7,7 @@ from dataclasses import replace
 import networkx as nx
 
 from . import ir
+from .experts import fuse_gather_mm
 from .fusion import fuse_rms_norm, fuse_rope, fuse_swiglu
 
 # Ops that return their input unchanged in inference (dropout becomes clone in eval).
@@ -88,6 +89,32 @@ def _full_slice(n: ir.Node, types: dict) -> bool:
         return False
     size = t.shape[dim]
     return end is None or (isinstance(end, int) and (end >= 2**62 or (isinstance(size, int) and end >= size)))
+
+
+def localize_view_sizes(program: ir.Program) -> ir.Program:
+    """A view/reshape size computed in another module (e.g. `tokens * top_k`, computed once by the first
+    layer and reused by the next) becomes -1 when it is the only size that is not a literal: the emitted
+    module then reads it from its own input instead of taking another module's arithmetic as an argument
+    (which would also split one module type into two classes)."""
+    nodes = program.node_map()
+    out = []
+    changed = False
+    for n in program.nodes:
+        size = n.arg("size", None) if n.target in SAME_SHAPE_OPS - {"aten.expand.default"} else None
+        refs = [k for k, v in enumerate(size or ()) if not isinstance(v, int)]
+        if size and len(refs) == 1 and -1 not in size and isinstance(size[refs[0]], ir.Ref):
+            src = nodes.get(size[refs[0]].name)
+            if src is not None and src.module_path != n.module_path or _shape_arithmetic(src, n):
+                new = tuple(-1 if k == refs[0] else v for k, v in enumerate(size))
+                n = replace(n, args=tuple((k, new if k == "size" else v) for k, v in n.args))
+                changed = True
+        out.append(n)
+    return program.replace_nodes(tuple(out)) if changed else program
+
+
+def _shape_arithmetic(src: ir.Node | None, user: ir.Node) -> bool:
+    """src is Python arithmetic on sizes in the view's own module (`tokens * top_k`)."""
+    return src is not None and src.target.startswith(("operator.", "_operator.")) and src.module_path == user.module_path
 
 
 _NEUTRAL = {"aten.mul.Tensor": 1, "aten.mul.Scalar": 1, "aten.div.Tensor": 1, "aten.div.Scalar": 1,
@@ -203,7 +230,7 @@ def recognize_snake(program: ir.Program) -> ir.Program:
 
 
 DEFAULT_PASSES = (remove_identities, simplify_arithmetic, recognize_snake, fuse_rms_norm, fuse_rope, fuse_swiglu,
-                  eliminate_dead_code)
+                  fuse_gather_mm, localize_view_sizes, eliminate_dead_code)
 
 
 def run_default_passes(program: ir.Program) -> ir.Program:

@@ -31,6 +31,8 @@ def generate_cmd(
     num_beams: Optional[int] = typer.Option(None, "--num-beams", help="Encoder-decoder models: beam search with "
                                             "this many beams (default: the model's generation config)."),
     as_json: bool = typer.Option(False, "--json", help='Print {"tokens": [...]} (the new token ids) at the end.'),
+    shards: Optional[int] = typer.Option(None, "--shards", help="Run tensor-parallel over this many local processes "
+                                         "(mlx.launch, ring backend); OUT must be compiled with --shards N."),
 ):
     """Generate from OUT: prints tokens as they come (text, or ids without a tokenizer). For an
     encoder-decoder model (recipe seq2seq) the prompt is the encoder input and the output the decoder's
@@ -58,6 +60,8 @@ def generate_cmd(
                           "greedily or by sampling (--temp, --top-p)")
     lm = load_llm(out)
     lm.check_sampling(max_tokens, temp, top_p)
+    if shards is not None:
+        return _generate_sharded(lm, out, shards, ids, prompt, max_tokens, temp, top_p, seed, ignore_eos, as_json)
     if prompt is not None and lm.tokenizer is None:
         raise Fx2MlxError(f"{out} has no tokenizer.json: pass --prompt-ids 1,2,3 instead of --prompt")
     ids = lm.encode(prompt) if prompt is not None else lm.check_prompt(ids)
@@ -89,6 +93,27 @@ def generate_cmd(
     if n:
         rate = (n - 1) / (end - first) if n > 1 and end > first else float("nan")
         print(f"[{len(ids)} prompt tokens in {first - t0:.3f} s, {n} new tokens, {rate:.1f} tok/s]", file=sys.stderr)
+
+
+def _generate_sharded(lm, out: Path, shards: int, ids, prompt, max_tokens, temp, top_p, seed, ignore_eos,
+                      as_json: bool) -> None:
+    """The tokens of a tensor-parallel run over `shards` local processes (fx2mlx.llm.shard), printed at the end."""
+    import json
+
+    from ..compiler.errors import Fx2MlxError
+    from .shard import launch
+
+    if prompt is not None and lm.tokenizer is None:
+        raise Fx2MlxError(f"{out} has no tokenizer.json: pass --prompt-ids 1,2,3 instead of --prompt")
+    ids = lm.encode(prompt) if prompt is not None else lm.check_prompt(ids)
+    t0 = time.perf_counter()
+    tokens = launch(out, shards, ids, max_tokens=max_tokens, temp=temp, top_p=top_p, seed=seed,
+                    ignore_eos=ignore_eos)
+    print(lm.decode(tokens) if lm.tokenizer is not None else ",".join(map(str, tokens)))
+    if as_json:
+        print(json.dumps({"tokens": tokens}))
+    print(f"[{len(ids)} prompt tokens, {len(tokens)} new tokens on {shards} processes in "
+          f"{time.perf_counter() - t0:.3f} s, launch included]", file=sys.stderr)
 
 
 def _generate_seq2seq(out: Path, ids, prompt, max_tokens: int, num_beams, as_json: bool) -> None:

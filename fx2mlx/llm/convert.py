@@ -17,20 +17,26 @@ from .safetensors_io import Checkpoint, Writer
 
 
 def convert_weights(lowered: Lowered, folder: Path, captured: dict, out: Path, dtype: str | None = None,
-                    float_inputs: set[str] = frozenset()) -> None:
+                    float_inputs: set[str] = frozenset(), module=None) -> None:
+    """module: the captured HF model (parameters may be on meta), for transformers' checkpoint conversions
+    (llm.hf_keys: e.g. per-expert checkpoint tensors -> stacked experts)."""
     import mlx.core as mx
 
     old_limit = mx.set_cache_limit(0)  # freed chunks go back to the system, not to MLX's buffer cache
     try:
-        _convert(lowered, folder, captured, out, dtype, float_inputs)
+        _convert(lowered, folder, captured, out, dtype, float_inputs, module)
     finally:
         mx.set_cache_limit(old_limit)
 
 
-def _convert(lowered: Lowered, folder: Path, captured: dict, out: Path, dtype: str | None, float_inputs) -> None:
+def _convert(lowered: Lowered, folder: Path, captured: dict, out: Path, dtype: str | None, float_inputs,
+             module=None) -> None:
     import mlx.core as mx
 
+    from .hf_keys import Sources
+
     ckpt = Checkpoint(folder)
+    sources = None
     names = lowered.program.weight_names()
     quant = _quantized(lowered.program)
     writer = Writer(out)
@@ -41,7 +47,11 @@ def _convert(lowered: Lowered, folder: Path, captured: dict, out: Path, dtype: s
             src = next((n for n in names.get(inp.name, [inp.target]) if n in ckpt), None)
             t = captured.get(inp.target)
             if src is None and (t is None or t.is_meta):
-                raise SourceError(f"weight {inp.target} is neither in the checkpoint {folder} nor computable")
+                sources = sources if sources is not None else Sources(module, list(ckpt.where))
+                built = next((n for n in names.get(inp.name, [inp.target]) if n in sources), None)
+                if built is None:
+                    raise SourceError(f"weight {inp.target} is neither in the checkpoint {folder} nor computable")
+                t = _Built(sources.build(built, ckpt.read))
             src_dtype = ckpt.info(src)[0] if src else str(t.dtype).replace("torch.", "")
             keep = inp.name in float_inputs or not dtypes.is_float(src_dtype)
             target_dt = src_dtype if keep else (dtype or "float32")
@@ -50,7 +60,7 @@ def _convert(lowered: Lowered, folder: Path, captured: dict, out: Path, dtype: s
             if src is None:
                 from ..compiler.weights import to_numpy
 
-                chunks = [to_numpy(t)]
+                chunks = [t.array if isinstance(t, _Built) else to_numpy(t)]
             elif inp.name in lowered.weight_layouts:
                 chunks = [ckpt.read(src)]
             else:
@@ -91,15 +101,25 @@ def _write_quantized(writer: Writer, target: str, chunks, mxdt, bits: int, gs: i
             writer.begin(target, "uint32", (0,))
         writer.write(wq)
         rows += c.shape[0]
-        cols = wq.shape[1]
+        rest = tuple(wq.shape[1:])  # rows of (out, in): (in * bits / 32,); experts (E, out, in): (out, in * bits / 32)
         scales.append(np.array(s.astype(mx.float32)))
         biases.append(np.array(b.astype(mx.float32)))
     name, _, _, start = writer.current
-    writer.current = (name, "uint32", (rows, cols), start)
+    writer.current = (name, "uint32", (rows, *rest), start)
     writer.end()
     sdt = str(mxdt).replace("mlx.core.", "")
     for t, parts in ((scales_t, scales), (biases_t, biases)):
         writer.add(t, mx.array(np.concatenate(parts)).astype(mxdt) if sdt != "float32" else np.concatenate(parts))
+
+
+class _Built:
+    """A weight assembled from checkpoint tensors (llm.hf_keys), standing in for a captured tensor."""
+
+    is_meta = False
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self.dtype = "torch." + str(array.dtype)
 
 
 class _Quant:
@@ -113,7 +133,7 @@ def _quantized(program) -> _Quant:
     q = _Quant()
     q.target = {i.name: i.target for i in program.weight_inputs}
     for n in program.nodes:
-        if n.target == "fx2mlx.qlinear.default":
+        if n.target in ("fx2mlx.qlinear.default", "fx2mlx.gather_qlinear.default"):
             w, s, b = n.arg("weight").name, n.arg("scales").name, n.arg("biases").name
             q.weights[w] = (s, b, n.arg("bits"), n.arg("group_size"))
             q.extra.update((s, b))

@@ -32,6 +32,17 @@ def config(family: str, **overrides):
     elif family == "mistral":  # sliding-window attention, here smaller than a test's sequence
         kw.update(sliding_window=16, tie_word_embeddings=False)
         cls = transformers.MistralConfig
+    elif family == "mixtral":  # mixture of experts: 4 experts, top-2, renormalised router weights
+        kw.update(num_local_experts=4, num_experts_per_tok=2, tie_word_embeddings=False)
+        cls = transformers.MixtralConfig
+    elif family == "qwen2_moe":  # 4 experts top-2 (weights not renormalised) + a sigmoid-gated shared expert
+        kw.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=64, shared_expert_intermediate_size=128,
+                  decoder_sparse_step=1, tie_word_embeddings=False)
+        cls = transformers.Qwen2MoeConfig
+    elif family == "qwen3_moe":  # 8 experts top-2, renormalised, q/k norms
+        kw.update(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=64, decoder_sparse_step=1,
+                  norm_topk_prob=True, tie_word_embeddings=False)
+        cls = transformers.Qwen3MoeConfig
     else:
         raise ValueError(f"unknown family {family!r}")
     kw.update(overrides)
@@ -88,7 +99,9 @@ def _save_shards(model, folder: Path, min_bytes: int) -> Path:
 
 
 def _arch(cfg) -> str:
-    return {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}[cfg.model_type]
+    return {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM",
+            "mixtral": "MixtralForCausalLM", "qwen2_moe": "Qwen2MoeForCausalLM",
+            "qwen3_moe": "Qwen3MoeForCausalLM"}[cfg.model_type]
 
 
 def save_tokenizer(folder: Path, vocab_size: int = 256) -> None:

@@ -74,6 +74,8 @@ def compile_source(source, out_dir: Path, options: Options | None = None, *, rec
         source = program_source(source, "python:program")
     r = pick_recipe(source, recipe)
     check_quantize(options.quantize, options.group_size, r.name)  # before the (slow) loading
+    if options.shards is not None and r.name != "causal-lm":
+        raise SourceError(f"--shards applies to causal LMs (recipe causal-lm) only; this source uses recipe {r.name!r}")
     if isinstance(source, str) and r.name not in ("causal-lm", "seq2seq"):  # these read the HF folder
         step(f"loading {source}")
         source = load_source(source, options.inputs, allow_pickle=options.allow_pickle)

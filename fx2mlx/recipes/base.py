@@ -27,6 +27,7 @@ class Options:
     group_size: int = 64
     meta: bool | None = None  # causal LMs: capture on the meta device
     weights: bool = True  # causal LMs: False emits the code only
+    shards: int | None = None  # causal LMs: also emit a tensor-parallel rank graph for this many processes
     self_check: bool = True
     allow_pickle: bool = False  # HF directories without safetensors: torch.load(weights_only=True) of pickles
 

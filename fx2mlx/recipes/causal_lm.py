@@ -173,6 +173,12 @@ class CausalLMRecipe(Recipe):
                               "(use --recipe graph for a forward at fixed sizes)")
         check_quantize(options.quantize, options.group_size, self.name)
         folder = Path(source)
+        if options.shards is not None:
+            import transformers
+
+            from ..llm.shard import check_shards
+
+            check_shards(options.shards, transformers.AutoConfig.from_pretrained(str(folder)), options.quantize)
         weights = options.weights
         if weights and not any(folder.glob("*.safetensors")):
             weights = False  # a config-only folder: the code alone (parameters on the meta device)
@@ -191,9 +197,11 @@ class CausalLMRecipe(Recipe):
             from ..llm.convert import convert_weights
 
             if weights:
-                convert_weights(lowered, folder, captured.weights, path, dtype, float_inputs=_rope_inputs(program))
+                convert_weights(lowered, folder, captured.weights, path, dtype, float_inputs=_rope_inputs(program),
+                                module=captured.module)
 
         info = {"llm": generation_info(config, program, options.quantize, options.group_size)}
+        self._config = config
         skip = None if not on_meta else "weights on the meta device at capture (large checkpoint or --meta)"
         if not weights:
             skip = "no weights (code only)"
@@ -205,7 +213,13 @@ class CausalLMRecipe(Recipe):
         for name in TOKENIZER_FILES:
             if (folder / name).is_file():
                 shutil.copy2(folder / name, tmp / name)
-        return {"llm": graphs[0].info["llm"]}
+        llm = dict(graphs[0].info["llm"])
+        if options.shards:
+            from ..llm.shard import write_sharded
+
+            llm["shards"] = write_sharded(graphs[0].captured, self._config, options.shards, tmp / f"tp{options.shards}",
+                                          options.dtype, graphs[0].captured.description)
+        return {"llm": llm}
 
     def reference(self, manifest, graph, source, inputs, captured=None):
         from ..golden.torch_side import recapture_llm
@@ -219,17 +233,18 @@ class CausalLMRecipe(Recipe):
 
 def compile_llm(source: str | Path, out_dir: Path, *, dtype: str | None = None, force: bool = False,
                 quantize: int | None = None, group_size: int = 64, meta: bool | None = None,
-                weights: bool = True, step: Callable[[str], None] = lambda s: None):
+                weights: bool = True, shards: int | None = None, step: Callable[[str], None] = lambda s: None):
     """Compile a causal-LM directory into out_dir; returns (captured, timings in seconds by phase).
 
     meta: capture with parameters on the meta device (default: when the checkpoint is over 2 GiB);
-    weights=False: model.py, ir.json and manifest.json only (the folder needs only config.json)."""
+    weights=False: model.py, ir.json and manifest.json only (the folder needs only config.json);
+    shards=N: also OUT/tpN/model.py, one rank of a tensor-parallel run over N processes (fx2mlx.llm.shard)."""
     from .writer import check_dtype, check_out_dir, write_output
 
     check_dtype(dtype)
     check_out_dir(Path(out_dir), force)
     check_quantize(quantize, group_size, "causal-lm")
-    options = Options(dtype=dtype, quantize=quantize, group_size=group_size, meta=meta, weights=weights)
+    options = Options(dtype=dtype, quantize=quantize, group_size=group_size, meta=meta, weights=weights, shards=shards)
     recipe = CausalLMRecipe()
     t = time.perf_counter()
     graphs = recipe.build(str(source), options, step)
