@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from fx2mlx.llm import load_llm
-from fx2mlx.llm.testing import config, save_model
+from fx2mlx.llm.testing import config, save_model, save_tokenizer
 from fx2mlx.recipes.causal_lm import compile_llm
 
 PROMPTS = [[5, 17, 99, 3, 42, 7], [9, 8], [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]]
@@ -56,6 +56,8 @@ def compiled(tmp_path_factory):
                 cfg = json.loads(p.read_text())
                 cfg["eos_token_id"] = eos
                 p.write_text(json.dumps(cfg))
+        if fam == "qwen2":
+            save_tokenizer(src)  # text prompts through the CLI
         compile_llm(src, d / "out")
         refs = [_hf_alone(hf, p, eos) for p in PROMPTS]
         out[fam] = (src, d / "out", eos, refs, stop)
@@ -141,13 +143,21 @@ def test_cli_batch_and_vendored_driver(compiled, capsys):
     assert main(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert json.loads(lines[-1]) == {"tokens": refs}
-    assert lines[EARLY] == f"[{EARLY}] " + ",".join(map(str, refs[EARLY]))
+    assert lines[EARLY] == f"[{EARLY}] " + load_llm(out).decode(refs[EARLY])  # text: OUT has a tokenizer
     spec = importlib.util.spec_from_file_location("qwen_program", out / "program.py")  # OUT/program.py alone
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     prog = mod.load(out)
     assert prog.generate(PROMPTS, max_tokens=MAX) == refs
     assert prog.generate(PROMPTS[0], max_tokens=MAX) == refs[0]
+    texts = ["Hello world", "The quick brown fox jumps over the lazy dog."]
+    assert main(["generate", str(out), "--prompt", texts[0], "--prompt", texts[1], "--max-tokens", "8", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    lm = load_llm(out)
+    alone = [lm.generate(lm.encode(t), max_tokens=8) for t in texts]
+    assert json.loads(lines[-1]) == {"tokens": alone}
+    assert lines[:2] == [f"[{i}] {lm.decode(a)}" for i, a in enumerate(alone)]
+    assert lm.generate(texts, max_tokens=8) == [lm.decode(a) for a in alone]
 
 
 def test_batch_errors(compiled, tmp_path, capfd):
@@ -178,3 +188,28 @@ def test_batch_errors(compiled, tmp_path, capfd):
     capfd.readouterr()
     assert main(["generate", str(out), "--prompt-ids", "1,2", "--prompt", "hi"]) != 0
     assert "pass exactly one of --prompt TEXT or --prompt-ids" in capfd.readouterr().err
+
+
+@pytest.mark.slow
+def test_sliding_window_batch_equals_hf_alone(tmp_path):
+    """Mistral with a window of 16 over prompts of 3 and 11 tokens + 30 new: the padded rows' windows
+    (buffer positions, padding masked) give HF's tokens for each prompt alone."""
+    src = save_model(config("mistral", initializer_range=0.1), tmp_path / "hf")
+    compile_llm(src, tmp_path / "out")
+    prompts = [[4, 9, 33], PROMPTS[2]]
+    hf = _hf(src)
+    refs = [_hf_alone(hf, p, None, 30) for p in prompts]
+    assert load_llm(tmp_path / "out").generate(prompts, max_tokens=30, stop_at_eos=False) == refs
+
+
+@pytest.mark.slow
+def test_quantized_batch_equals_quantized_alone(tmp_path):
+    """--quantize 4 with a batch: the quantized linears take any batch; each row gives the tokens of the
+    same quantized model run on that prompt alone (HF has no such model to compare with)."""
+    src = save_model(config("llama", initializer_range=0.1), tmp_path / "hf")
+    compile_llm(src, tmp_path / "q", quantize=4, group_size=32)
+    lm = load_llm(tmp_path / "q")
+    assert "mx.quantized_matmul(" in (tmp_path / "q" / "model.py").read_text()
+    alone = [list(lm.stream(p, max_tokens=MAX, stop_at_eos=False)) for p in PROMPTS]
+    assert all(len(set(a)) > 2 for a in alone)
+    assert lm.generate(PROMPTS, max_tokens=MAX, stop_at_eos=False) == alone
