@@ -4,6 +4,7 @@ same weights, in one run; prints the ratios.
     python bench/llm.py                                  # small Llama shape, float32, this CPU
     python bench/llm.py --shape llama-3.2-1b --dtype bfloat16 --device cuda    # the GPU figure
     python bench/llm.py --model HF_DIR                   # an existing local checkpoint
+    python bench/llm.py --batch 8                        # batched throughput vs mlx-lm batch_generate
 
 Greedy decoding, batch 1, a random prompt of --prompt tokens, --new tokens. Prefill tok/s is
 prompt / time to the first token; decode tok/s counts the tokens after the first over the time after
@@ -152,6 +153,8 @@ def main(argv=None) -> int:
     p.add_argument("--new", type=int, default=128)
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--skip-hf", action="store_true")
+    p.add_argument("--batch", type=int, default=1, help="N > 1: N prompts of different lengths in one batch "
+                   "(throughput; bench/_llm_batch.py) instead of the batch-1 latency run")
     p.add_argument("--quick", action="store_true", help="tiny shape, short prompt and generation (a smoke run)")
     p.add_argument("--meta", choices=["auto", "yes", "no"], default="auto",
                    help="capture with parameters on the meta device (auto: checkpoints over 2 GiB)")
@@ -178,6 +181,8 @@ def main(argv=None) -> int:
     cfg = json.loads((model_dir / "config.json").read_text())
     g = torch.Generator().manual_seed(1)
     prompt = torch.randint(5, cfg["vocab_size"], (args.prompt,), generator=g).tolist()
+    if args.batch > 1:
+        return batch_main(args, model_dir, work / "out", cfg)
 
     runners = {"fx2mlx": bench_ours(work / "out", prompt, args.new)}
     try:
@@ -209,6 +214,26 @@ def main(argv=None) -> int:
                       "ratio": {k: ours[i] / v[i] for k, v in rows.items() if k != "fx2mlx"},
                       "rounds": {k: [r[i] for r in v[3]] for k, v in rows.items()}}
                      for i, phase in enumerate(("prefill", "decode"))]}, indent=1))
+    return 0
+
+
+def batch_main(args, model_dir: Path, out_dir: Path, cfg: dict) -> int:
+    import mlx.core as mx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _llm_batch import run_batch
+
+    rows = run_batch(args, model_dir, out_dir, cfg, mlx_lm_config(model_dir))
+    what = args.model.name if args.model else args.shape
+    if args.json:
+        ours = rows["fx2mlx"]
+        args.json.write_text(json.dumps({
+            "family": FAMILY, "unit": "tok/s", "higher_is_better": True, "device": args.device, "dtype": args.dtype,
+            "mlx_device": str(mx.default_device()), "quick": args.quick, "shape": what, "batch": args.batch,
+            "rows": [{"name": f"{what} batch {args.batch} {phase}", "ours_tok_s": ours[i],
+                      "ref": {k: v[i] for k, v in rows.items() if k != "fx2mlx"},
+                      "ratio": {k: ours[i] / v[i] for k, v in rows.items() if k != "fx2mlx"}}
+                     for i, phase in enumerate(("total", "decode"))]}, indent=1))
     return 0
 
 

@@ -42,7 +42,8 @@ def test_tiny_llama_reads_like_mlx_lm():
     assert re.search(r"for i, layer in enumerate\(self\.layers\):\n\s+hidden_states = layer\(hidden_states, .*"
                      r"cache_entry\(cache, i\)\)", model)
     attn = _class(code, "LlamaAttention")
-    assert "seq = hidden_states.shape[1]" in attn  # read locally, not passed down from the root
+    # read locally, not passed down from the root; the batch is dynamic too (batched generation)
+    assert "batch, seq = hidden_states.shape[0], hidden_states.shape[1]" in attn
     assert "sym_size" not in code and "nn.Linear(64, 32, bias=False)" in code
 
 

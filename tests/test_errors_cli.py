@@ -329,7 +329,7 @@ def test_load_llm_refuses_non_lm(mlp_out):
 
 
 @pytest.mark.parametrize("prompt, message", [
-    ([[1, 2, 3], [4, 5, 6]], "one prompt at a time: got a batch of 2 prompts"),
+    ([[1, 2, 3], []], "the prompt is empty"),  # a batch: each prompt checked
     ([], "the prompt is empty"),
     ([1, 2.5], "token ids are integers, got 2.5"),
     ([-1], "token id -1 is outside the vocabulary"),

@@ -24,7 +24,9 @@ from .base import Graph, Options, Recipe, check_quantize
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "vocab.json", "merges.txt", "generation_config.json", "chat_template.jinja")
 META_ABOVE_BYTES = 2 << 30  # checkpoints larger than this are captured with parameters on the meta device
-LABELS = {("input_ids", 1): "seq"}  # names of the dynamic axes in the emitted code
+LABELS = {("input_ids", 0): "batch", ("input_ids", 1): "seq"}  # names of the dynamic axes in the emitted code
+MAX_BATCH = 4096
+EXAMPLE_BATCH = 2  # torch.export specialises a size-1 dim: an example batch of 1 would freeze the batch at 1
 
 
 def is_causal_lm_config(config: dict) -> bool:
@@ -94,19 +96,21 @@ def capture_llm(model, description: str, example_len: int = 8):
 
     cfg = model.config
     vocab = getattr(cfg, "vocab_size", 100) or 100
-    ids = torch.randint(min(5, vocab - 1), vocab, (1, example_len), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(min(5, vocab - 1), vocab, (EXAMPLE_BATCH, example_len), generator=torch.Generator().manual_seed(0))
     max_len = max(example_len + 1, int(getattr(cfg, "max_position_embeddings", 4096) or 4096))
     from ..compiler.errors import CaptureError
 
     kwargs = {"input_ids": ids, "use_cache": False}
     try:
         seq = torch.export.Dim("seq", min=2, max=max_len)
-        return capture(model, (), kwargs, dynamic_shapes={"input_ids": {1: seq}, "use_cache": None},
+        batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+        return capture(model, (), kwargs, dynamic_shapes={"input_ids": {0: batch, 1: seq}, "use_cache": None},
                        description=description, labels=LABELS)
     except CaptureError as e:  # a model's own guards narrow the range (seen: transformers 5.17): let torch pick it
         if "Constraints violated" not in str(e) or not hasattr(torch.export.Dim, "DYNAMIC"):
             raise
-    captured = capture(model, (), kwargs, dynamic_shapes={"input_ids": {1: torch.export.Dim.DYNAMIC}, "use_cache": None},
+    dyn = torch.export.Dim.DYNAMIC
+    captured = capture(model, (), kwargs, dynamic_shapes={"input_ids": {0: dyn, 1: dyn}, "use_cache": None},
                        description=description, labels=LABELS)
     tok = next(i for i in captured.program.user_inputs if i.name == "input_ids")
     if not isinstance(tok.type.shape[1], str):
@@ -265,7 +269,10 @@ def generation_info(config, program: ir.Program, quantize, group_size) -> dict:
     gen = {"kind": "decoder", "cache_sites": sum(n.target == "fx2mlx.cache_entry.default" for n in program.nodes),
            "eos_token_id": eos if isinstance(eos, list) else ([eos] if eos is not None else []),
            "bos_token_id": getattr(config, "bos_token_id", None),
-           "vocab_size": getattr(config, "vocab_size", None)}
+           "vocab_size": getattr(config, "vocab_size", None),
+           # left-padded batches need every position to come from the cache offset through fused RoPE
+           # (per-row offsets); an arange of positions left in the graph takes one offset for all rows
+           "padded_batches": not any(n.target == "fx2mlx.arange_offset.default" for n in program.nodes)}
     if quantize:
         gen["quantization"] = {"bits": quantize, "group_size": group_size}
     return gen

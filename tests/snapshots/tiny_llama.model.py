@@ -10,8 +10,8 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-INPUTS = [{'name': 'input_ids', 'shape': [1, 'seq'], 'dtype': 'int64'}]  # inputs: name, shape (a name for a size that follows the input), dtype
-DIMS = {'seq': (1, 256)}  # dynamic sizes by name -> (min, max) they were compiled for (None: open)
+INPUTS = [{'name': 'input_ids', 'shape': ['batch', 'seq'], 'dtype': 'int64'}]  # inputs: name, shape (a name for a size that follows the input), dtype
+DIMS = {'batch': (1, 4096), 'seq': (1, 256)}  # dynamic sizes by name -> (min, max) they were compiled for (None: open)
 TIED = {}  # tied weights: state_dict name -> the name stored in weights.safetensors
 COMPILE = False  # load() returns the model uncompiled: its KV cache is a Python object, which mx.compile cannot trace
 
@@ -22,10 +22,12 @@ class KVCache:
 
     step = 256
 
-    def __init__(self):
+    def __init__(self, left_padding=None):
         self.keys = None
         self.values = None
         self.offset = 0
+        # (B,) int32 pad positions at the start of each row, or None (no padding)
+        self.left_padding = None if left_padding is None else mx.array(left_padding, dtype=mx.int32)
 
     def update_and_fetch(self, keys, values):
         """Append keys/values (B, H, n, D); return every cached key and value so far."""
@@ -61,14 +63,17 @@ def cache_entry(cache, index):
     if cache is None:
         return None
     while len(cache) <= index:
-        cache.append(KVCache())
+        cache.append(KVCache(cache[0].left_padding if cache else None))
     return cache[index]
 
 
 def cache_offset(cache):
-    """How many positions the cache already holds (0 without a cache): the first new position."""
+    """The position of the first new token: how many positions the cache already holds (0 without a
+    cache); with left padding, one position per row (B,), the count less that row's padding."""
     if not cache:
         return 0
+    if cache[0].left_padding is not None:
+        return cache[0].offset - cache[0].left_padding
     return cache[0].offset
 
 
@@ -79,6 +84,18 @@ def sliding_window_mask(n, total, window):
     return (k <= q) & (k > q - window)
 
 
+def padded_mask(n, total, window, left_padding):
+    """Boolean (B, 1, n, total) mask for left-padded rows: causal (and within the window), never a
+    padding key; a padding query sees itself only (its output is never used, but stays finite)."""
+    q = mx.arange(total - n, total)[:, None]
+    k = mx.arange(total)[None]
+    mask = k <= q
+    if window is not None:
+        mask = mask & (k > q - window)
+    real = k[None] >= left_padding[:, None, None]
+    return (mask[None] & (real | (k == q)[None]))[:, None]
+
+
 def kv_attention(q, k, v, cache, scale, window=None):
     """Causal self-attention with a KV cache: q (B, Hq, n, D); k, v (B, Hkv, n, D) for the n new
     positions (grouped-query attention when Hkv < Hq). `window` limits each query to the last
@@ -86,6 +103,11 @@ def kv_attention(q, k, v, cache, scale, window=None):
     if cache is not None:
         k, v = cache.update_and_fetch(k, v)
     n, total = q.shape[2], k.shape[2]
+    if cache is not None and cache.left_padding is not None:
+        mask = padded_mask(n, total, window, cache.left_padding)
+        if window is not None and n == 1 and total > window:
+            k, v, mask = k[..., -window:, :], v[..., -window:, :], mask[..., -window:]
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
     mask = None
     if window is not None and total > window:
         if n == 1:
@@ -235,21 +257,21 @@ class LlamaAttention(nn.Module):
         self.o_proj = nn.Linear(64, 64, bias=False)
 
     def __call__(self, hidden_states, rope_freqs, cache_offset_1, cache):
-        seq = hidden_states.shape[1]
+        batch, seq = hidden_states.shape[0], hidden_states.shape[1]
         q_proj_out = self.q_proj(hidden_states)
-        view = q_proj_out.reshape([1, seq, -1, 16])
+        view = q_proj_out.reshape([batch, seq, -1, 16])
         transpose = mx.swapaxes(view, 1, 2)
         k_proj_out = self.k_proj(hidden_states)
-        view_1 = k_proj_out.reshape([1, seq, -1, 16])
+        view_1 = k_proj_out.reshape([batch, seq, -1, 16])
         transpose_1 = mx.swapaxes(view_1, 1, 2)
         v_proj_out = self.v_proj(hidden_states)
-        view_2 = v_proj_out.reshape([1, seq, -1, 16])
+        view_2 = v_proj_out.reshape([batch, seq, -1, 16])
         transpose_2 = mx.swapaxes(view_2, 1, 2)
         add = mx.fast.rope(transpose, 16, traditional=False, base=None, scale=1.0, offset=cache_offset_1, freqs=rope_freqs)
         add_1 = mx.fast.rope(transpose_1, 16, traditional=False, base=None, scale=1.0, offset=cache_offset_1, freqs=rope_freqs)
         kv_attention_1 = kv_attention(add, add_1, transpose_2, cache, scale=0.25)
         transpose_3 = mx.swapaxes(kv_attention_1, 1, 2)
-        view_3 = transpose_3.reshape([1, seq, -1])
+        view_3 = transpose_3.reshape([batch, seq, -1])
         return self.o_proj(view_3)
 
 
