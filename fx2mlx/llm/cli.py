@@ -14,9 +14,11 @@ import typer
 
 def register(app: typer.Typer) -> None:
     app.command("generate")(generate_cmd)
+    from .transcribe_cli import transcribe_cmd
     from .translate_cli import translate_cmd
 
     app.command("translate")(translate_cmd)
+    app.command("transcribe")(transcribe_cmd)
 
 
 def generate_cmd(
