@@ -88,3 +88,19 @@ def load_audio(path, sampling_rate=16000):
                               "(pip install soxr)") from e
         data = soxr.resample(data, rate, sampling_rate).astype("float32")
     return mx.array(data)
+
+
+def ctc_greedy(logits, blank=0):
+    """Greedy CTC decoding of (frames, vocab) logits (or (B, frames, vocab)): the best token per frame, repeats
+    collapsed, blanks removed -> a list of token ids (a list of lists for a batch)."""
+    best = mx.argmax(logits, axis=-1).tolist()
+    rows = best if logits.ndim == 3 else [best]
+    out = []
+    for row in rows:
+        ids, prev = [], None
+        for t in row:
+            if t != prev and t != blank:
+                ids.append(t)
+            prev = t
+        out.append(ids)
+    return out if logits.ndim == 3 else out[0]
