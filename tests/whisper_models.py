@@ -36,16 +36,18 @@ def layout(langs=LANGS) -> dict:
     return ids
 
 
-def build(d: Path, n_mels: int = 80, positions: int = 1500, seed: int = 0, tokenizer: bool = True):
-    """Save a tiny Whisper into d; -> the HF model (eval, float32)."""
+def build(d: Path, n_mels: int = 80, positions: int = 1500, seed: int = 0, tokenizer: bool = True, **dims):
+    """Save a tiny Whisper into d (dims: other WhisperConfig sizes, e.g. d_model); -> the HF model (eval, float32)."""
     import torch
     import transformers as T
 
     ids = layout()
     eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
-    cfg = T.WhisperConfig(vocab_size=len(ids) + 256, num_mel_bins=n_mels, d_model=64, encoder_layers=2,
-                          decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
-                          decoder_ffn_dim=128, max_source_positions=positions, max_target_positions=448,
+    sizes = dict(num_mel_bins=n_mels, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                 decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128)
+    sizes.update(dims)
+    n_mels = sizes["num_mel_bins"]
+    cfg = T.WhisperConfig(vocab_size=len(ids) + 256, **sizes, max_source_positions=positions, max_target_positions=448,
                           pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot,
                           architectures=["WhisperForConditionalGeneration"])
     torch.manual_seed(seed)
