@@ -11,8 +11,12 @@ no timestamps, greedy or beam 4, batch 1 and 4, --new tokens at most; both syste
 then --runs times; the best run counts. RTF = time / audio seconds (lower is faster); tokens/s = tokens
 generated / time. Front-end time is not included on either side (features are given). --json writes
 {"family": "whisper", "rows": [{"name", "ours", "ref": {...}, "ratio": {...}}]} (ratio = ref time / our time:
->1 means fx2mlx is faster). mlx-whisper is not compared yet (its decoding needs its own tokenizer files and
-weight layout).
+>1 means fx2mlx is faster).
+
+mlx-whisper (`pip install mlx-whisper`; only its model code is used, so its numba/tiktoken extras may be
+absent) is compared on the same backend at the model level: the same HF weights renamed to its layout, one
+window, encoder + N greedy decoder steps with its KV cache (argmax, no stopping), against fx2mlx's graphs in the
+same loop (encoder, cross_kv, N decoder_step calls); rows "engine-b1". Its first tokens are checked to equal ours.
 """
 from __future__ import annotations
 
@@ -46,6 +50,84 @@ def make_model(shape: str, folder: Path) -> Path:
     return hf
 
 
+def import_mlx_whisper():
+    """mlx_whisper.whisper without running the package's __init__ (which imports its transcription stack)."""
+    import importlib
+    import importlib.util
+    import types
+
+    spec = importlib.util.find_spec("mlx_whisper")
+    if spec is None:
+        raise ImportError("mlx-whisper is not installed")
+    if "mlx_whisper" not in sys.modules:
+        pkg = types.ModuleType("mlx_whisper")
+        pkg.__path__ = list(spec.submodule_search_locations)
+        sys.modules["mlx_whisper"] = pkg
+    return importlib.import_module("mlx_whisper.whisper")
+
+
+HF_TO_OPENAI = (("model.encoder.layer_norm.", "encoder.ln_post."), ("model.decoder.layer_norm.", "decoder.ln."),
+                ("model.decoder.embed_tokens.", "decoder.token_embedding."), ("model.", ""), (".layers.", ".blocks."),
+                (".self_attn_layer_norm.", ".attn_ln."), (".encoder_attn_layer_norm.", ".cross_attn_ln."),
+                (".final_layer_norm.", ".mlp_ln."), (".self_attn.", ".attn."), (".encoder_attn.", ".cross_attn."),
+                (".q_proj.", ".query."), (".k_proj.", ".key."), (".v_proj.", ".value."), (".out_proj.", ".out."),
+                (".fc1.", ".mlp1."), (".fc2.", ".mlp2."))
+
+
+def mlx_whisper_model(hf_model):
+    """An mlx_whisper.whisper.Whisper (float32) holding the HF model's weights."""
+    import mlx.core as mx
+    from mlx.utils import tree_unflatten
+
+    mw = import_mlx_whisper()
+    c = hf_model.config
+    dims = mw.ModelDimensions(n_mels=c.num_mel_bins, n_audio_ctx=c.max_source_positions, n_audio_state=c.d_model,
+                              n_audio_head=c.encoder_attention_heads, n_audio_layer=c.encoder_layers,
+                              n_vocab=c.vocab_size, n_text_ctx=c.max_target_positions, n_text_state=c.d_model,
+                              n_text_head=c.decoder_attention_heads, n_text_layer=c.decoder_layers)
+    model = mw.Whisper(dims, dtype=mx.float32)
+    weights = []
+    for k, v in hf_model.state_dict().items():
+        if k.startswith("proj_out.") or k == "model.encoder.embed_positions.weight":
+            continue  # tied to the token embedding; sinusoids (mlx-whisper computes its own)
+        for a, b in HF_TO_OPENAI:
+            k = k.replace(a, b)
+        k = k.replace("decoder.embed_positions.weight", "decoder.positional_embedding")
+        a = v.detach().float().numpy()
+        if k.endswith("conv1.weight") or k.endswith("conv2.weight"):
+            a = a.transpose(0, 2, 1)
+        weights.append((k, mx.array(a)))
+    model.update(tree_unflatten(weights))
+    return model
+
+
+def engine_loops(ours, mw_model, feats, prompt, n):
+    """(our loop, mlx-whisper's loop): encoder + n greedy decoder steps each, -> the tokens."""
+    import mlx.core as mx
+
+    def run_ours():
+        ck, cv = ours.encode_features(mx.array(feats))
+        keys, values = ours.empty_cache(1)
+        state = {"keys": keys, "values": values, "ck": ck, "cv": cv, "mask": None}
+        ours.prefill([prompt], state)
+        tok, out = prompt[-1], []
+        for _ in range(n):
+            tok = mx.argmax(ours.step([tok], state), axis=-1).item()
+            out.append(tok)
+        return out
+
+    def run_theirs():
+        audio = mw_model.encoder(mx.array(feats).transpose(0, 2, 1))
+        logits, cache, _ = mw_model.decoder(mx.array([prompt]), audio, None)
+        out = []
+        for _ in range(n):
+            tok = mx.argmax(logits[:, -1], axis=-1).item()
+            out.append(tok)
+            logits, cache, _ = mw_model.decoder(mx.array([[tok]]), audio, cache)
+        return out
+    return run_ours, run_theirs
+
+
 def best(fn, runs: int):
     out = fn()  # warm-up
     times = []
@@ -66,6 +148,7 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, nargs="+", default=[1, 4])
     p.add_argument("--beams", type=int, nargs="+", default=[1, 4])
     p.add_argument("--skip-hf", action="store_true")
+    p.add_argument("--skip-mlx-whisper", action="store_true")
     p.add_argument("--json", type=Path)
     p.add_argument("--work", type=Path, help="folder for the model and compiled output (default: a temp dir)")
     a = p.parse_args(argv)
@@ -121,7 +204,27 @@ def main(argv=None) -> int:
             refs = "  ".join(f"{k} RTF {v / (b * seconds):.4f} ({v / t_ours:.2f}x)" for k, v in ref.items())
             print(f"{name:>28}: ours RTF {row['ours']['rtf']:.4f} {row['ours']['tokens_s']:8.1f} tok/s "
                   f"({n_tok} tokens)  {refs}", flush=True)
-    result = {"family": "whisper", "device": a.device, "mlx_device": str(mx.default_device()), "new": a.new,
+    mw_why = "skipped"
+    if not a.skip_mlx_whisper and model is not None:
+        try:
+            mw_model = mlx_whisper_model(model.cpu())
+            mw_why = "used"
+        except Exception as e:  # noqa: BLE001 - optional reference
+            mw_model, mw_why = None, f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+            print(f"mlx-whisper not used: {mw_why}", file=sys.stderr)
+        if mw_model is not None:
+            prompt = ours.init_tokens(ours.whisper_settings(language="en"))
+            run_ours, run_theirs = engine_loops(ours, mw_model, feats_all[:1].numpy(), prompt, a.new)
+            t_o, tok_o = best(run_ours, a.runs)
+            t_t, tok_t = best(run_theirs, a.runs)
+            same = sum(x == y for x, y in zip(tok_o, tok_t))
+            name = f"{a.shape if a.model is None else a.model.name}/engine-b1"
+            rows.append({"name": name, "ours": {"rtf": t_o / seconds, "tokens_s": a.new / t_o, "s": t_o},
+                         "ref": {"mlx_whisper": {"rtf": t_t / seconds, "tokens_s": a.new / t_t, "s": t_t}},
+                         "ratio": {"mlx_whisper": t_t / t_o}, "tokens": a.new, "same_tokens": same})
+            print(f"{name:>28}: ours RTF {t_o / seconds:.4f} {a.new / t_o:8.1f} tok/s  mlx_whisper RTF "
+                  f"{t_t / seconds:.4f} ({t_t / t_o:.2f}x); {same}/{a.new} tokens equal", flush=True)
+    result = {"family": "whisper", "mlx_whisper": mw_why, "device": a.device, "mlx_device": str(mx.default_device()), "new": a.new,
               "audio_s": seconds, "rows": rows}
     if a.json:
         a.json.write_text(json.dumps(result, indent=1))
