@@ -213,4 +213,5 @@ def test_transcribe_wav_and_mp3_equal_hf(whisper80, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["tokens"] == ids and result["segments"] and all("start" in s for s in result["segments"])
     assert main(["transcribe", str(out), str(tmp_path / "missing.wav")]) != 0
+    assert main(["generate", str(out), "--prompt-ids", "1,2"]) != 0  # points at transcribe
     assert main(["transcribe", str(out), str(wav), "--task", "summarize"]) != 0

@@ -53,6 +53,8 @@ def generate_cmd(
             raise Fx2MlxError(f"--prompt-ids must be comma-separated integers, got {prompt_ids!r}") from None
     from ..manifest import read_manifest
 
+    if read_manifest(out).get("recipe") == "speech-to-text":
+        raise Fx2MlxError(f"{out} is a speech-to-text model: use fx2mlx transcribe OUT AUDIO")
     if read_manifest(out).get("recipe") == "seq2seq":
         return _generate_seq2seq(out, ids, prompt, max_tokens, num_beams, as_json)
     if num_beams is not None:
