@@ -193,7 +193,7 @@ def _compile_with_dynamic(source, out_dir, options, dynamic_shapes, force, recip
 
 
 def _loaded(out_dir: Path, manifest: dict, tmp=None, compile: bool = True):
-    if manifest.get("driver") == "seq2seq":  # a program with host code (generate): its vendored driver
+    if manifest.get("driver") in ("seq2seq", "whisper"):  # a program with host code (generate): its vendored driver
         program = load_module(out_dir / "program.py").load(out_dir, compile=compile)
         program._tmp = tmp
         return program

@@ -56,7 +56,8 @@ class Seq2Seq:
         self.info = self.manifest["seq2seq"]
         self.config = dict(self.info["generation"])
         inputs = {i["name"]: i for i in self.manifest["graphs"]["decoder_step"]["inputs"]}
-        self.mask_dtype = getattr(mx, inputs["encoder_attention_mask"]["dtype"])
+        mask = inputs.get("encoder_attention_mask")  # speech models (Whisper) have none: full windows
+        self.mask_dtype = getattr(mx, mask["dtype"]) if mask else None
         self.ids_dtype = getattr(mx, inputs["decoder_input_ids"]["dtype"])
         self.kv_dtype = getattr(mx, inputs["self_keys_0"]["dtype"])
         self._text = None
@@ -135,7 +136,8 @@ class Seq2Seq:
         """One decoder step for the last tokens (list of N ints) -> float32 logits (N, V); updates state."""
         keys, values, cross_k, cross_v, mask = state["keys"], state["values"], state["ck"], state["cv"], state["mask"]
         ids = mx.array(tokens, dtype=self.ids_dtype)[:, None]
-        logits, keys, values = self.graphs["decoder_step"](ids, mask, *keys, *values, *cross_k, *cross_v)
+        first = (ids,) if mask is None else (ids, mask)
+        logits, keys, values = self.graphs["decoder_step"](*first, *keys, *values, *cross_k, *cross_v)
         state["keys"], state["values"] = list(keys), list(values)
         return logits.astype(mx.float32)
 
@@ -224,11 +226,21 @@ class Seq2Seq:
         return self._greedy(ids, mask, s)
 
     def _greedy(self, ids, mask, s):
-        b = ids.shape[0]
         ck, cv, mask = self.encode(ids, mask)
+        return self.greedy_from(ck, cv, mask, [[s["start"]] for _ in range(ids.shape[0])], s)
+
+    def prefill(self, prefix, state):
+        """Feed all but the last token of each (equal-length) prompt row through the decoder step."""
+        for j in range(len(prefix[0]) - 1):
+            self.step([r[j] for r in prefix], state)
+
+    def greedy_from(self, ck, cv, mask, prefix, s):
+        """Greedy decoding from the decoder prompt rows `prefix` (equal lengths) on encoded cross K/V."""
+        b = len(prefix)
         keys, values = self.empty_cache(b)
         state = {"keys": keys, "values": values, "ck": ck, "cv": cv, "mask": mask}
-        seqs = [[s["start"]] for _ in range(b)]
+        seqs = [list(r) for r in prefix]
+        self.prefill(seqs, state)
         unfinished = [True] * b
         pad = s["pad_token_id"]
         while True:
@@ -244,20 +256,26 @@ class Seq2Seq:
                 return seqs
 
     def _beam_search(self, ids, mask, s):
-        b, nb = ids.shape[0], s["num_beams"]
+        ck, cv, mask = self.encode(ids, mask, s["num_beams"])
+        return self.beam_from(ck, cv, mask, [[s["start"]] for _ in range(ids.shape[0])], s)
+
+    def beam_from(self, ck, cv, mask, prefix, s):
+        """Beam search from the decoder prompt rows `prefix` (equal lengths; K/V already repeated per beam)."""
+        b, nb = len(prefix), s["num_beams"]
         eos, lp, early, max_len = s["eos"], s["length_penalty"], s["early_stopping"], s["max_length"]
         k_keep = max(2, 1 + len(eos)) * nb
         pad = s["pad_token_id"]
         fill = (pad or eos[0]) if eos else -1
-        ck, cv, mask = self.encode(ids, mask, nb)
         keys, values = self.empty_cache(b * nb)
         state = {"keys": keys, "values": values, "ck": ck, "cv": cv, "mask": mask}
-        run_seq = [[[s["start"]] for _ in range(nb)] for _ in range(b)]
+        plen = len(prefix[0])
+        self.prefill([list(r) for r in prefix for _ in range(nb)], state)
+        run_seq = [[list(prefix[i]) for _ in range(nb)] for i in range(b)]
         run_score = [[0.0] + [-1e9] * (nb - 1) for _ in range(b)]
         # finished hypotheses: (tokens, score, finished); placeholders until real ones come
-        fin = [[([s["start"]], -1e9, False) for _ in range(nb)] for _ in range(b)]
+        fin = [[(list(prefix[i]), -1e9, False) for _ in range(nb)] for i in range(b)]
         unsatisfied = [True] * b
-        cur = 1
+        cur = plen
         while True:
             logits = self.step([r[-1] for rows in run_seq for r in rows], state)
             flat = [r for rows in run_seq for r in rows]
@@ -286,7 +304,7 @@ class Seq2Seq:
                 all_done = all(h[2] for h in fin[i]) and early is True
                 new = []
                 for j, (seq, v, _, hit) in enumerate(cand):
-                    sc = f32(v / f32((cur + 1 - 1) ** lp))
+                    sc = f32(v / f32((cur + 1 - plen) ** lp))
                     if all_done:
                         sc = f32(sc - 1e9)
                     if not unsatisfied[i]:
@@ -300,7 +318,7 @@ class Seq2Seq:
                 fin[i] = [merged[j] for j in order]
             cur += 1
             for i in range(b):  # HF's _check_early_stop_heuristic
-                best_len = (max_len - 1) if (early == "never" and lp > 0.0) else (cur - 1)
+                best_len = (max_len - plen) if (early == "never" and lp > 0.0) else (cur - plen)
                 best = f32(run_score[i][0] / f32(best_len ** lp))
                 worst = min(h[1] for h in fin[i])
                 unsatisfied[i] = unsatisfied[i] and any(best > (worst if h[2] else -1e9) for h in fin[i])

@@ -14,9 +14,11 @@ import typer
 
 def register(app: typer.Typer) -> None:
     app.command("generate")(generate_cmd)
+    from .transcribe_cli import transcribe_cmd
     from .translate_cli import translate_cmd
 
     app.command("translate")(translate_cmd)
+    app.command("transcribe")(transcribe_cmd)
 
 
 def generate_cmd(
@@ -54,6 +56,8 @@ def generate_cmd(
         ids = [_parse_ids(p) for p in prompt_ids]
     from ..manifest import read_manifest
 
+    if read_manifest(out).get("recipe") == "speech-to-text":
+        raise Fx2MlxError(f"{out} is a speech-to-text model: use fx2mlx transcribe OUT AUDIO")
     if read_manifest(out).get("recipe") == "seq2seq":
         if len(prompt_ids or prompt) > 1:
             raise Fx2MlxError("encoder-decoder models take one --prompt-ids here (a batch: fx2mlx translate)")

@@ -4,6 +4,7 @@
     program    several named graphs declared by the user                    driver: graphs
     causal-lm  HF *ForCausalLM dir -> model(input_ids, cache) + generation  driver: causal_lm
     seq2seq    HF encoder-decoder text dir -> encoder, cross_kv, decoder_step  driver: seq2seq
+    speech-to-text  HF Whisper dir -> the same three graphs on log-mel features  driver: whisper
 
 Every recipe's graphs go through the one capture -> passes -> lowering -> emission path and the one
 output writer (`writer.write_output`); `manifest.json` records the recipe, its graphs and its driver,
@@ -23,9 +24,10 @@ from .causal_lm import CausalLMRecipe
 from .graph import GraphRecipe
 from .program import Program, ProgramRecipe
 from .seq2seq import Seq2SeqRecipe
+from .speech import SpeechToTextRecipe
 
 RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (GraphRecipe, ProgramRecipe, CausalLMRecipe,
-                                                          Seq2SeqRecipe)}
+                                                          Seq2SeqRecipe, SpeechToTextRecipe)}
 
 __all__ = ["RECIPES", "Graph", "Options", "Program", "Recipe", "compile_source", "compile_captured",
            "get_recipe", "graph_folders", "pick_recipe", "read_manifest"]
@@ -76,7 +78,7 @@ def compile_source(source, out_dir: Path, options: Options | None = None, *, rec
     check_quantize(options.quantize, options.group_size, r.name)  # before the (slow) loading
     if options.shards is not None and r.name != "causal-lm":
         raise SourceError(f"--shards applies to causal LMs (recipe causal-lm) only; this source uses recipe {r.name!r}")
-    if isinstance(source, str) and r.name not in ("causal-lm", "seq2seq"):  # these read the HF folder
+    if isinstance(source, str) and r.name not in ("causal-lm", "seq2seq", "speech-to-text"):  # these read the HF folder
         step(f"loading {source}")
         source = load_source(source, options.inputs, allow_pickle=options.allow_pickle)
         if isinstance(source, ProgramSource) and recipe is None:

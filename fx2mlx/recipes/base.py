@@ -42,8 +42,9 @@ def check_quantize(bits, group_size: int, recipe: str) -> None:
 
     if bits is None:
         return
-    if recipe not in ("causal-lm", "seq2seq"):
-        raise SourceError(f"--quantize applies to causal LMs and encoder-decoder models (recipes causal-lm, seq2seq) "
+    if recipe not in ("causal-lm", "seq2seq", "speech-to-text"):
+        raise SourceError(f"--quantize applies to causal LMs and encoder-decoder models (recipes causal-lm, seq2seq, "
+                          f"speech-to-text) "
                           f"only; this source uses recipe {recipe!r}")
     if bits not in QUANT_BITS:
         raise SourceError(f"--quantize takes {' or '.join(map(str, QUANT_BITS))} bits (the widths fx2mlx tests), "

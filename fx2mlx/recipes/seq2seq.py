@@ -115,6 +115,16 @@ def _torch_modules():
         def forward(self, input_ids, attention_mask):
             return self.encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
 
+    class SpeechEncoder(torch.nn.Module):
+        """A speech encoder (Whisper): log-mel features in, no attention mask (every window is full length)."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.encoder = model.get_encoder()
+
+        def forward(self, input_features):
+            return self.encoder(input_features=input_features, return_dict=True).last_hidden_state
+
     class CrossKV(torch.nn.Module):
         def __init__(self, model, start: int):
             super().__init__()
@@ -143,7 +153,24 @@ def _torch_modules():
             layers = cache.self_attention_cache.layers
             return out.logits[:, -1, :], [x.keys for x in layers], [x.values for x in layers]
 
-    return Encoder, CrossKV, DecoderStep
+    class SpeechDecoderStep(torch.nn.Module):
+        """DecoderStep without an encoder mask: the encoder length is read from the cross keys."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, decoder_input_ids, self_keys, self_values, cross_keys, cross_values):
+            b, s = cross_keys[0].shape[0], cross_keys[0].shape[2]
+            cache = EncoderDecoderCache(filled(self_keys, self_values), filled(cross_keys, cross_values))
+            hidden = torch.zeros(b, s, 1, dtype=cross_keys[0].dtype, device=cross_keys[0].device)
+            out = self.model(encoder_outputs=(hidden,), decoder_input_ids=decoder_input_ids, cache=cache,
+                             use_cache=True)
+            layers = cache.self_attention_cache.layers
+            return out.logits[:, -1, :], [x.keys for x in layers], [x.values for x in layers]
+
+    return {"Encoder": Encoder, "SpeechEncoder": SpeechEncoder, "CrossKV": CrossKV, "DecoderStep": DecoderStep,
+            "SpeechDecoderStep": SpeechDecoderStep}
 
 
 def decoder_start(model) -> int:
@@ -158,7 +185,8 @@ def sources(model) -> dict:
     """{graph: (module, args, labels)} with deterministic example inputs (batch 2, a padded second row)."""
     import torch
 
-    Encoder, CrossKV, DecoderStep = _torch_modules()
+    m = _torch_modules()
+    Encoder, CrossKV, DecoderStep = m["Encoder"], m["CrossKV"], m["DecoderStep"]
     cfg = model.config
     vocab = int(getattr(cfg, "vocab_size", 100) or 100)
     pad = getattr(cfg, "pad_token_id", None)
@@ -182,6 +210,33 @@ def sources(model) -> dict:
         "cross_kv": (cross_kv, (hidden,), {("encoder_hidden_states", 1): "src_len"}),
         "decoder_step": (step, (dec, mask, past_k, past_v, ck, cv),
                          {("encoder_attention_mask", 1): "src_len", ("self_keys_0", 2): "past"}),
+    }
+
+
+def speech_sources(model) -> dict:
+    """sources() of a speech encoder-decoder (main input input_features, (B, mel bins, frames)): the encoder
+    takes the features at the model's window length (Whisper: 2 x max_source_positions frames), batch 2."""
+    import torch
+
+    m = _torch_modules()
+    cfg = model.config
+    vocab = int(cfg.vocab_size)
+    frames = int(cfg.max_source_positions) * 2
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(2, int(cfg.num_mel_bins), frames, generator=g)
+    encoder, cross_kv = m["SpeechEncoder"](model).eval(), m["CrossKV"](model, decoder_start(model)).eval()
+    step = m["SpeechDecoderStep"](model).eval()
+    with torch.no_grad():
+        hidden = encoder(feats)
+        ck, cv = cross_kv(hidden)
+    past_k = [torch.randn(k.shape[0], k.shape[1], EXAMPLE_PAST, k.shape[3], generator=g) for k in ck]
+    past_v = [torch.randn(v.shape[0], v.shape[1], EXAMPLE_PAST, v.shape[3], generator=g) for v in cv]
+    dec = torch.randint(0, vocab, (2, 1), generator=g)
+    return {
+        "encoder": (encoder, (feats,), {("input_features", 0): "batch"}),
+        "cross_kv": (cross_kv, (hidden,), {("encoder_hidden_states", 0): "batch"}),
+        "decoder_step": (step, (dec, past_k, past_v, ck, cv), {("decoder_input_ids", 0): "batch",
+                                                               ("self_keys_0", 2): "past"}),
     }
 
 
@@ -244,13 +299,16 @@ def capture_graph(name: str, module, args, labels, description: str):
     return capture(module, args, {}, description=f"{description}#{name}", shapes="auto", labels=labels)
 
 
-def check_dynamic(name: str, captured) -> None:
+NEED_DYNAMIC = {"encoder": [("input_ids", 0), ("input_ids", 1)],
+                "cross_kv": [("encoder_hidden_states", 0), ("encoder_hidden_states", 1)],
+                "decoder_step": [("decoder_input_ids", 0), ("encoder_attention_mask", 1), ("self_keys_0", 2)]}
+
+
+def check_dynamic(name: str, captured, need_dynamic: dict | None = None) -> None:
     """The axes the driver varies must have stayed dynamic (batch everywhere, source and past lengths)."""
     from ..compiler.errors import CaptureError
 
-    need = {"encoder": [("input_ids", 0), ("input_ids", 1)], "cross_kv": [("encoder_hidden_states", 0),
-            ("encoder_hidden_states", 1)], "decoder_step": [("decoder_input_ids", 0), ("encoder_attention_mask", 1),
-                                                             ("self_keys_0", 2)]}[name]
+    need = (need_dynamic or NEED_DYNAMIC)[name]
     dyn = {tuple(a) for d in captured.program.dims for a in d.axes}
     missing = [f"{i}[{a}]" for i, a in need if (i, a) not in dyn]
     if missing:
@@ -275,15 +333,25 @@ class Seq2SeqRecipe(Recipe):
     description = ("Hugging Face encoder-decoder text model -> encoder, cross_kv, decoder_step (KV cache) "
                    "+ greedy / beam-search generate")
 
+    need_dynamic = NEED_DYNAMIC
+
     @classmethod
     def accepts_hf_config(cls, config: dict) -> bool:
         return is_seq2seq_config(config)
 
+    @staticmethod
+    def sources(model) -> dict:
+        return sources(model)
+
+    @staticmethod
+    def generation_info(model, graphs) -> dict:
+        return generation_info(model, graphs)
+
     def build(self, source, options: Options, step) -> list[Graph]:
         if not isinstance(source, (str, Path)) or not (Path(source) / "config.json").is_file():
-            raise SourceError(f"recipe 'seq2seq' takes a Hugging Face model directory, got {source!r}")
+            raise SourceError(f"recipe {self.name!r} takes a Hugging Face model directory, got {source!r}")
         if options.inputs or options.dynamic or options.shapes == "static":
-            raise SourceError("recipe 'seq2seq' makes its own example inputs with dynamic batch and lengths: "
+            raise SourceError(f"recipe {self.name!r} makes its own example inputs with dynamic batch and lengths: "
                               "--inputs, --dynamic and --static do not apply (use --recipe graph "
                               "for a plain forward)")
         check_quantize(options.quantize, options.group_size, self.name)
@@ -292,16 +360,16 @@ class Seq2SeqRecipe(Recipe):
         model = load_model(folder)
         description = f"hf:{folder.resolve()}"
         graphs = []
-        srcs = sources(model)
+        srcs = self.sources(model)
         for name in GRAPHS:
             module, args, labels = srcs[name]
             step(f"torch.export {name}")
             captured = capture_graph(name, module, args, labels, description)
-            check_dynamic(name, captured)
+            check_dynamic(name, captured, self.need_dynamic)
             program = seq2seq_program(captured.program, options.quantize, options.group_size)
             write = quantized_weights(captured.weights) if options.quantize else None
             graphs.append(Graph(name, captured, program, dir=name, write_weights=write))
-        info = generation_info(model, graphs)
+        info = self.generation_info(model, graphs)
         if options.quantize:
             info["quantization"] = {"bits": options.quantize, "group_size": options.group_size}
         graphs[0].info["seq2seq"] = info
@@ -323,7 +391,7 @@ class Seq2SeqRecipe(Recipe):
         user_inputs = None
         if captured is None or inputs is not None or source is not None:
             model = load_model(Path(source))
-            module, args, labels = sources(model)[graph]
+            module, args, labels = self.sources(model)[graph]
             captured = capture_graph(graph, module, args, labels, f"hf:{Path(source).resolve()}")
             if inputs:
                 from safetensors.torch import load_file
