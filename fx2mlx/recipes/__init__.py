@@ -4,6 +4,7 @@
     program    several named graphs declared by the user                    driver: graphs
     causal-lm  HF *ForCausalLM dir -> model(input_ids, cache) + generation  driver: causal_lm
     seq2seq    HF encoder-decoder text dir -> encoder, cross_kv, decoder_step  driver: seq2seq
+    onnx, torchscript  a model file -> one graph (`model`)                 driver: graphs
 
 Every recipe's graphs go through the one capture -> passes -> lowering -> emission path and the one
 output writer (`writer.write_output`); `manifest.json` records the recipe, its graphs and its driver,
@@ -21,11 +22,12 @@ from ..manifest import graph_folders, read_manifest
 from .base import Graph, Options, Recipe, check_quantize
 from .causal_lm import CausalLMRecipe
 from .graph import GraphRecipe
+from .model_file import OnnxRecipe, TorchScriptRecipe
 from .program import Program, ProgramRecipe
 from .seq2seq import Seq2SeqRecipe
 
 RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (GraphRecipe, ProgramRecipe, CausalLMRecipe,
-                                                          Seq2SeqRecipe)}
+                                                          Seq2SeqRecipe, OnnxRecipe, TorchScriptRecipe)}
 
 __all__ = ["RECIPES", "Graph", "Options", "Program", "Recipe", "compile_source", "compile_captured",
            "get_recipe", "graph_folders", "pick_recipe", "read_manifest"]
@@ -46,6 +48,10 @@ def pick_recipe(source, name: str | None = None) -> Recipe:
         return get_recipe(name)
     if isinstance(source, (Program, ProgramSource, dict)):
         return ProgramRecipe()
+    from ..sources import file_kind
+
+    if file_kind(source):
+        return get_recipe(file_kind(source))
     if isinstance(source, (str, Path)) and (Path(source) / "config.json").is_file():
         try:
             config = json.loads((Path(source) / "config.json").read_text())
@@ -74,7 +80,7 @@ def compile_source(source, out_dir: Path, options: Options | None = None, *, rec
         source = program_source(source, "python:program")
     r = pick_recipe(source, recipe)
     check_quantize(options.quantize, options.group_size, r.name)  # before the (slow) loading
-    if isinstance(source, str) and r.name not in ("causal-lm", "seq2seq"):  # these read the HF folder
+    if isinstance(source, str) and r.name not in ("causal-lm", "seq2seq", "onnx", "torchscript"):  # these read it
         step(f"loading {source}")
         source = load_source(source, options.inputs, allow_pickle=options.allow_pickle)
         if isinstance(source, ProgramSource) and recipe is None:
