@@ -5,6 +5,7 @@
     causal-lm  HF *ForCausalLM dir -> model(input_ids, cache) + generation  driver: causal_lm
     seq2seq    HF encoder-decoder text dir -> encoder, cross_kv, decoder_step  driver: seq2seq
     onnx, torchscript  a model file -> one graph (`model`)                 driver: graphs
+    stream     fx2mlx.Stream: stages per chunk, state explicit              driver: stream (feed/reset)
 
 Every recipe's graphs go through the one capture -> passes -> lowering -> emission path and the one
 output writer (`writer.write_output`); `manifest.json` records the recipe, its graphs and its driver,
@@ -25,11 +26,13 @@ from .graph import GraphRecipe
 from .model_file import OnnxRecipe, TorchScriptRecipe
 from .program import Program, ProgramRecipe
 from .seq2seq import Seq2SeqRecipe
+from .stream import Stream, StreamRecipe, StreamSource
 
 RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (GraphRecipe, ProgramRecipe, CausalLMRecipe,
-                                                          Seq2SeqRecipe, OnnxRecipe, TorchScriptRecipe)}
+                                                          Seq2SeqRecipe, OnnxRecipe, TorchScriptRecipe,
+                                                          StreamRecipe)}
 
-__all__ = ["RECIPES", "Graph", "Options", "Program", "Recipe", "compile_source", "compile_captured",
+__all__ = ["RECIPES", "Graph", "Options", "Program", "Recipe", "Stream", "compile_source", "compile_captured",
            "get_recipe", "graph_folders", "pick_recipe", "read_manifest"]
 
 
@@ -46,6 +49,8 @@ def pick_recipe(source, name: str | None = None) -> Recipe:
 
     if name:
         return get_recipe(name)
+    if isinstance(source, (Stream, StreamSource)):
+        return StreamRecipe()
     if isinstance(source, (Program, ProgramSource, dict)):
         return ProgramRecipe()
     from ..sources import file_kind
@@ -78,13 +83,15 @@ def compile_source(source, out_dir: Path, options: Options | None = None, *, rec
         raise SourceError(f"shapes must be 'auto' or 'static', got {options.shapes!r}")
     if isinstance(source, (Program, dict)):
         source = program_source(source, "python:program")
+    if isinstance(source, Stream):
+        source = source.to_source("python:stream")
     r = pick_recipe(source, recipe)
     check_quantize(options.quantize, options.group_size, r.name)  # before the (slow) loading
     if isinstance(source, str) and r.name not in ("causal-lm", "seq2seq", "onnx", "torchscript"):  # these read it
         step(f"loading {source}")
         source = load_source(source, options.inputs, allow_pickle=options.allow_pickle)
         if isinstance(source, ProgramSource) and recipe is None:
-            r = ProgramRecipe()
+            r = pick_recipe(source)
     graphs = r.build(source, options, step)
     manifest = write_output(r, getattr(source, "description", source), graphs, Path(out_dir), options,
                             force=force, step=step)
