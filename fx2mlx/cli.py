@@ -163,10 +163,11 @@ def ir_cmd(
 
 
 def _register_extensions() -> None:
-    """Commands contributed by other parts of fx2mlx (golden harness, op coverage, C++, LLM)."""
+    """Commands contributed by other parts of fx2mlx (golden harness, op coverage, C++, LLM, streams)."""
     import importlib
 
-    for mod in ("fx2mlx.golden.cli", "fx2mlx.conformance.coverage", "fx2mlx.cpp.cli", "fx2mlx.llm.cli"):
+    for mod in ("fx2mlx.golden.cli", "fx2mlx.conformance.coverage", "fx2mlx.cpp.cli", "fx2mlx.llm.cli",
+                "fx2mlx.stream_cli"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

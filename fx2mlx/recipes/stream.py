@@ -26,6 +26,7 @@ from .program import ProgramRecipe, check_name
 @dataclass
 class StreamSource(ProgramSource):
     chunk: int = 0
+    rate: int | None = None
     stages: list = field(default_factory=list)  # [{"name", "state": [names], "outputs": k}]
     initial: dict = field(default_factory=dict)  # {"stage.name": tensor}
 
@@ -33,6 +34,7 @@ class StreamSource(ProgramSource):
 @dataclass
 class Stream:
     chunk: int
+    rate: int | None = None  # samples per second (for `fx2mlx stream OUT audio.wav`)
     stages: dict = field(default_factory=dict)
 
     def add(self, name: str, module: torch.nn.Module, inputs, state: dict | None = None) -> "Stream":
@@ -73,7 +75,7 @@ class Stream:
             graphs[name] = Source(module, inputs + tuple(state.values()), {}, f"{description}#{name}")
             stages.append({"name": name, "state": list(state), "outputs": k})
             initial.update({f"{name}.{s}": v.detach().clone() for s, v in state.items()})
-        return StreamSource(graphs, description, self.chunk, stages, initial)
+        return StreamSource(graphs, description, self.chunk, self.rate, stages, initial)
 
 
 class StreamRecipe(ProgramRecipe):
@@ -96,4 +98,4 @@ class StreamRecipe(ProgramRecipe):
         source = self.source
         mx.save_safetensors(str(tmp / "stream_state.safetensors"),
                             {k: mx.array(np.ascontiguousarray(v.numpy())) for k, v in source.initial.items()})
-        return {"stream": {"chunk": source.chunk, "stages": source.stages, "state_file": "stream_state.safetensors"}}
+        return {"stream": {"chunk": source.chunk, "rate": source.rate, "stages": source.stages, "state_file": "stream_state.safetensors"}}
