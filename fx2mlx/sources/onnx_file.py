@@ -11,6 +11,7 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..compiler.errors import SourceError
@@ -128,7 +129,7 @@ def input_specs(model, shapes: dict[str, tuple]) -> list[tuple[str, tuple, torch
             if bad:
                 raise SourceError(f"--input-shape {inp.name}: fixed axes differ: {'; '.join(bad)}")
             dims = list(given)
-        dtype = torch.from_numpy(__import__("numpy").zeros(0, tensor_dtype_to_np_dtype(tt.elem_type))).dtype
+        dtype = torch.from_numpy(np.zeros(0, tensor_dtype_to_np_dtype(tt.elem_type))).dtype
         out.append((inp.name, tuple(dims), dtype, sym))
     unknown = set(shapes) - {n for n, *_ in out}
     if unknown:

@@ -10,6 +10,7 @@ is static there (recorded in the manifest); a graph without shape arithmetic kee
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
                     "Bernoulli"}
@@ -73,9 +74,11 @@ def fold_shapes(model, shapes: dict[str, tuple]):
 
 
 def _evaluate(node, consts, opsets, ReferenceEvaluator, helper):
+    from onnx import numpy_helper
+
     ins = [i for i in node.input if i]
     graph = helper.make_graph([node], "fold", [], [helper.make_empty_tensor_value_info(o) for o in node.output if o],
-                              [__import__("onnx").numpy_helper.from_array(consts[i], i) for i in set(ins)])
+                              [numpy_helper.from_array(consts[i], i) for i in set(ins)])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
     try:
         return ReferenceEvaluator(m).run(None, {})
@@ -83,8 +86,7 @@ def _evaluate(node, consts, opsets, ReferenceEvaluator, helper):
         return None
 
 
-
-class OnnxStatic(__import__("torch").nn.Module):
+class OnnxStatic(torch.nn.Module):
     """An ONNX shape op whose shape/axes input is a constant of the (folded) graph, as plain Python ints:
     torch.export traces these, while onnx2torch's modules read the values from a tensor at run time."""
 
@@ -93,8 +95,6 @@ class OnnxStatic(__import__("torch").nn.Module):
         self.op, self.values, self.axis = op, [int(v) for v in values], axis
 
     def forward(self, x):
-        import torch
-
         if self.op == "Squeeze":
             return x.squeeze(tuple(a % x.dim() for a in self.values))
         if self.op == "Reshape":  # ONNX: 0 copies the input's size (allowzero=0), -1 is inferred
