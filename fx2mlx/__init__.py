@@ -17,7 +17,7 @@ _blas.use_optimized_blas()  # before mlx.core is imported (Linux: MLX's wheel li
 
 from .api import CompiledModel, CompiledProgram, convert, load  # noqa: E402
 
-__all__ = ["convert", "load", "CompiledModel", "CompiledProgram", "Program", "__version__"]
+__all__ = ["convert", "load", "CompiledModel", "CompiledProgram", "Program", "Stream", "__version__"]
 
 
 def __getattr__(name: str):
@@ -25,4 +25,8 @@ def __getattr__(name: str):
         from .recipes.program import Program
 
         return Program
+    if name == "Stream":  # a streaming program: stages per chunk with explicit state
+        from .recipes.stream import Stream
+
+        return Stream
     raise AttributeError(f"module 'fx2mlx' has no attribute {name!r}")

@@ -151,9 +151,9 @@ def convert(module, args=(), kwargs: dict | None = None, *, out_dir: str | Path 
 
     from .compiler.capture import Source
     from .compiler.errors import SourceError
-    from .recipes import Options, Program, compile_source
+    from .recipes import Options, Program, Stream, compile_source
 
-    if isinstance(module, Program):
+    if isinstance(module, (Program, Stream)):
         if args or kwargs:
             raise SourceError("convert(program): the example inputs belong to each graph (Program.add)")
         source = module
@@ -163,7 +163,7 @@ def convert(module, args=(), kwargs: dict | None = None, *, out_dir: str | Path 
         source = Source(module, tuple(args), dict(kwargs or {}),
                         f"python:{type(module).__module__}.{type(module).__qualname__}")
     else:
-        raise SourceError(f"convert() takes a torch.nn.Module or an fx2mlx.Program, got {type(module).__name__}")
+        raise SourceError(f"convert() takes a torch.nn.Module, an fx2mlx.Program or an fx2mlx.Stream, got {type(module).__name__}")
     tmp = None
     if out_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="fx2mlx-")
@@ -193,7 +193,7 @@ def _compile_with_dynamic(source, out_dir, options, dynamic_shapes, force, recip
 
 
 def _loaded(out_dir: Path, manifest: dict, tmp=None, compile: bool = True):
-    if manifest.get("driver") in ("seq2seq", "whisper"):  # a program with host code (generate): its vendored driver
+    if manifest.get("driver") in ("seq2seq", "whisper", "stream"):  # a program with host code (generate): its vendored driver
         program = load_module(out_dir / "program.py").load(out_dir, compile=compile)
         program._tmp = tmp
         return program

@@ -23,7 +23,8 @@ console = Console(stderr=True)
 _DEBUG = os.environ.get("FX2MLX_DEBUG") == "1"
 
 SOURCE_HELP = ("A Hugging Face model directory (config.json + safetensors), a factory 'path/to/file.py:function' "
-               "or 'package.module:function' returning (module, args[, kwargs]) or a program ({name: (module, args)}).")
+               "or 'package.module:function' returning (module, args[, kwargs]) or a program ({name: (module, args)}), "
+               "an ONNX file (.onnx) or a TorchScript archive (.pt, .pth, .jit; needs --trust-torchscript).")
 
 
 def _progress():
@@ -62,6 +63,10 @@ def compile_cmd(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load pickled checkpoints (*.bin, *.pt) of a Hugging "
                                       "Face directory that has no safetensors, with torch.load(weights_only=True). "
                                       "Off by default: prefer safetensors."),
+    input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="ONNX/TorchScript files: the example "
+                                                    "size of an input, NAME=AxBxC (repeat), e.g. x=1x3x224."),
+    trust_torchscript: bool = typer.Option(False, "--trust-torchscript", help="Load a TorchScript archive: this compiles "
+                                           "and runs the code inside the file, so only for files you trust."),
     target: str = typer.Option("python", "--target", help="python, cpp or python,cpp: cpp also writes OUT/cpp/ "
                                "(an MLX C++ program; build it with `fx2mlx build OUT`). model.py is always written."),
 ):
@@ -74,9 +79,14 @@ def compile_cmd(
     targets = parse_targets(target)
     if static and dynamic:
         raise Fx2MlxError("--static freezes every dimension: it cannot be combined with --dynamic")
+    from .sources import file_kind, parse_shapes
+
+    if (input_shape or trust_torchscript) and not file_kind(source):
+        raise SourceError("--input-shape and --trust-torchscript apply to ONNX files and TorchScript archives")
     options = Options(dtype=dtype, shapes="static" if static else "auto", dynamic=dynamic,
                       inputs=str(inputs) if inputs else None, quantize=quantize, group_size=group_size,
-                      allow_pickle=allow_pickle, shards=shards)
+                      allow_pickle=allow_pickle, shards=shards, input_shapes=parse_shapes(input_shape),
+                      trust_torchscript=trust_torchscript)
     if inputs is not None and not inputs.is_file():
         raise SourceError(f"inputs file not found: {inputs}")
     with _progress() as progress:
@@ -155,10 +165,11 @@ def ir_cmd(
 
 
 def _register_extensions() -> None:
-    """Commands contributed by other parts of fx2mlx (golden harness, op coverage, C++, LLM)."""
+    """Commands contributed by other parts of fx2mlx (golden harness, op coverage, C++, LLM, streams)."""
     import importlib
 
-    for mod in ("fx2mlx.golden.cli", "fx2mlx.conformance.coverage", "fx2mlx.cpp.cli", "fx2mlx.llm.cli"):
+    for mod in ("fx2mlx.golden.cli", "fx2mlx.conformance.coverage", "fx2mlx.cpp.cli", "fx2mlx.llm.cli",
+                "fx2mlx.stream_cli"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

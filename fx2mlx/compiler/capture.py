@@ -77,6 +77,10 @@ def load_source(spec: str, inputs: str | None = None, *, allow_pickle: bool = Fa
             loc = _user_frame(e)
             raise SourceError(f"factory {spec!r} raised {type(e).__name__}: {e}" + (f" (at {loc})" if loc else "")) from e
         desc = f"factory:{Path(target).resolve()}:{func_name}" if target.endswith(".py") else f"factory:{spec}"
+        if hasattr(result, "to_source") and not isinstance(result, torch.nn.Module):  # e.g. fx2mlx.Stream
+            if inputs:
+                raise SourceError("--inputs applies to single-graph sources; a program's graphs take their own")
+            return result.to_source(desc)
         graphs = result.graphs if hasattr(result, "graphs") and not isinstance(result, torch.nn.Module) else result
         if isinstance(graphs, dict):  # a program: {name: (module, args[, kwargs])}
             if inputs:

@@ -60,7 +60,42 @@ def check_output(out, captured=None, *, graph: str | None = None, source: str | 
     if failures:
         msg = "\n".join(f"graph {n}: {e}" for n, e in failures)
         raise GoldenMismatch(msg, failures[0][1].report)
+    if manifest.get("source_file") and not offline:
+        reports[todo[0]]["original"] = _check_original(out, manifest, inputs, atol, console, quiet)
     return reports[todo[0]] if len(todo) == 1 else reports
+
+
+def _check_original(out: Path, manifest: dict, inputs, atol, console, quiet) -> dict:
+    """ONNX / TorchScript sources: the compiled outputs against the file itself (onnxruntime, the scripted
+    module) on the graph's inputs; float32 default bound 1e-4 (a different kernel order than the layer
+    checks' reference, accumulated over the whole graph)."""
+    import numpy as np
+
+    from ..api import load
+    from ..sources import original_outputs
+
+    info = manifest["source_file"]
+    from safetensors.numpy import load_file
+
+    gdir = out / manifest["graphs"]["model"]["dir"]
+    arrays = load_file(str(inputs or gdir / "inputs.safetensors"))
+    xs = [arrays[n] if n in arrays else arrays[f"input_{k}"] for k, n in enumerate(info["inputs"])]
+    ref = original_outputs(info, xs)
+    got = load(out)(*xs)
+    got = [np.asarray(g) for g in (got if isinstance(got, (tuple, list)) else [got])]
+    if len(got) != len(ref):
+        raise GoldenMismatch(f"the compiled model has {len(got)} outputs, the {info['kind']} file {len(ref)}", {})
+    err = max(float(np.abs(g.astype(np.float64) - r).max()) if g.size else 0.0 for g, r in zip(got, ref))
+    bound = atol if atol is not None else 1e-4
+    what = "onnxruntime" if info["kind"] == "onnx" else "the TorchScript module"
+    result = {"against": what, "max_abs_error": err, "bound": bound, "passed": err <= bound}
+    if not quiet:
+        from rich.console import Console
+
+        (console or Console()).print(f"end to end against {what}: max |error| {err:.3g} (bound {bound:g})")
+    if err > bound:
+        raise GoldenMismatch(f"the compiled outputs differ from {what} by {err:.3g} > {bound:g}", result)
+    return result
 
 
 def _check_graph(out: Path, manifest: dict, name: str, captured, *, source, inputs, offline, mode, atol, rtol,

@@ -161,7 +161,7 @@ def source_spec(recorded: str, override: str | None) -> str:
     kind, _, rest = recorded.partition(":")
     if kind == "hf":
         return rest
-    if kind == "factory":
+    if kind in ("factory", "onnx", "torchscript"):
         return rest
     raise GoldenError(f"OUT was compiled from an in-process module ({recorded!r}); fx2mlx cannot rebuild it. "
                       "Pass --source FACTORY (a 'file.py:function' or 'package.module:function' returning "

@@ -5,6 +5,8 @@
     causal-lm  HF *ForCausalLM dir -> model(input_ids, cache) + generation  driver: causal_lm
     seq2seq    HF encoder-decoder text dir -> encoder, cross_kv, decoder_step  driver: seq2seq
     speech-to-text  HF Whisper dir -> the same three graphs on log-mel features  driver: whisper
+    onnx, torchscript  a model file -> one graph (`model`)                 driver: graphs
+    stream     fx2mlx.Stream: stages per chunk, state explicit              driver: stream (feed/reset)
 
 Every recipe's graphs go through the one capture -> passes -> lowering -> emission path and the one
 output writer (`writer.write_output`); `manifest.json` records the recipe, its graphs and its driver,
@@ -22,14 +24,17 @@ from ..manifest import graph_folders, read_manifest
 from .base import Graph, Options, Recipe, check_quantize
 from .causal_lm import CausalLMRecipe
 from .graph import GraphRecipe
+from .model_file import OnnxRecipe, TorchScriptRecipe
 from .program import Program, ProgramRecipe
 from .seq2seq import Seq2SeqRecipe
 from .speech import SpeechToTextRecipe
+from .stream import Stream, StreamRecipe, StreamSource
 
 RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (GraphRecipe, ProgramRecipe, CausalLMRecipe,
-                                                          Seq2SeqRecipe, SpeechToTextRecipe)}
+                                                          Seq2SeqRecipe, SpeechToTextRecipe, OnnxRecipe,
+                                                          TorchScriptRecipe, StreamRecipe)}
 
-__all__ = ["RECIPES", "Graph", "Options", "Program", "Recipe", "compile_source", "compile_captured",
+__all__ = ["RECIPES", "Graph", "Options", "Program", "Recipe", "Stream", "compile_source", "compile_captured",
            "get_recipe", "graph_folders", "pick_recipe", "read_manifest"]
 
 
@@ -46,8 +51,14 @@ def pick_recipe(source, name: str | None = None) -> Recipe:
 
     if name:
         return get_recipe(name)
+    if isinstance(source, (Stream, StreamSource)):
+        return StreamRecipe()
     if isinstance(source, (Program, ProgramSource, dict)):
         return ProgramRecipe()
+    from ..sources import file_kind
+
+    if file_kind(source):
+        return get_recipe(file_kind(source))
     if isinstance(source, (str, Path)) and (Path(source) / "config.json").is_file():
         try:
             config = json.loads((Path(source) / "config.json").read_text())
@@ -74,15 +85,17 @@ def compile_source(source, out_dir: Path, options: Options | None = None, *, rec
         raise SourceError(f"shapes must be 'auto' or 'static', got {options.shapes!r}")
     if isinstance(source, (Program, dict)):
         source = program_source(source, "python:program")
+    if isinstance(source, Stream):
+        source = source.to_source("python:stream")
     r = pick_recipe(source, recipe)
     check_quantize(options.quantize, options.group_size, r.name)  # before the (slow) loading
     if options.shards is not None and r.name != "causal-lm":
         raise SourceError(f"--shards applies to causal LMs (recipe causal-lm) only; this source uses recipe {r.name!r}")
-    if isinstance(source, str) and r.name not in ("causal-lm", "seq2seq", "speech-to-text"):  # these read the HF folder
+    if isinstance(source, str) and r.name not in ("causal-lm", "seq2seq", "speech-to-text", "onnx", "torchscript"):  # these read the HF folder
         step(f"loading {source}")
         source = load_source(source, options.inputs, allow_pickle=options.allow_pickle)
         if isinstance(source, ProgramSource) and recipe is None:
-            r = ProgramRecipe()
+            r = pick_recipe(source)
     graphs = r.build(source, options, step)
     manifest = write_output(r, getattr(source, "description", source), graphs, Path(out_dir), options,
                             force=force, step=step)

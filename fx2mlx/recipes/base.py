@@ -30,6 +30,8 @@ class Options:
     shards: int | None = None  # causal LMs: also emit a tensor-parallel rank graph for this many processes
     self_check: bool = True
     allow_pickle: bool = False  # HF directories without safetensors: torch.load(weights_only=True) of pickles
+    input_shapes: dict | None = None  # ONNX/TorchScript files: {input name: example shape}
+    trust_torchscript: bool = False  # TorchScript archives: loading runs the archive's code
 
 
 QUANT_BITS = (4, 8)  # bit widths fx2mlx tests (MLX's affine quantization also has 2, 3, 5 and 6)
