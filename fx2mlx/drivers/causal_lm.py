@@ -1,11 +1,9 @@
-# runtime: generate sampling
+# runtime: program_files generate sampling
 """A compiled causal LM: `lm = load(OUT)`; `lm.generate([1, 2, 3], max_tokens=32)` -> new token ids;
 `lm.generate([[1, 2, 3], [4, 5]])` -> one list of new ids per prompt, generated as one left-padded batch
 (each row stops at its own end-of-sequence token). The graph is `model(input_ids, cache)`; its KV cache
 is a list the model fills on the first call (its first entry carries the batch's left padding)."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 
@@ -15,13 +13,8 @@ class CausalLM:
         self.manifest = json.loads((self.folder / "manifest.json").read_text())
         g = self.manifest["graphs"][self.manifest["entry"]]
         gdir = self.folder / g["dir"]
-        key = f"fx2mlx_out_lm_{abs(hash(str(gdir.resolve())))}"
-        spec = importlib.util.spec_from_file_location(key, gdir / "model.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[key] = mod
-        spec.loader.exec_module(mod)
-        self.module = mod
-        self.model = mod.load(gdir)
+        self.module = import_model(gdir / "model.py", "lm")
+        self.model = self.module.load(gdir)
         info = self.manifest.get("llm") or {}
         self.padded_batches = bool(info.get("padded_batches"))
         self.eos_ids = tuple(i for i in info.get("eos_token_id") or () if i is not None)

@@ -1,20 +1,9 @@
+# runtime: program_files
 """Load every graph of a compiled fx2mlx program: `program = load(OUT)`; `program.<graph>(...)` runs one
 graph, `program(...)` the entry graph. The code that connects the graphs is the caller's. Each graph's
 forward runs under mx.compile where it may (its model.py's `load`); `load(OUT, compile=False)`: uncompiled."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
-
-
-def import_model(path, name):
-    """Import one graph's model.py by path, under a name of its own."""
-    key = f"fx2mlx_out_{name}_{abs(hash(str(Path(path).resolve())))}"
-    spec = importlib.util.spec_from_file_location(key, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[key] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 class Program:

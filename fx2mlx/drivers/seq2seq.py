@@ -1,3 +1,4 @@
+# runtime: program_files
 """A compiled encoder-decoder text model (translation): `t = load(OUT)`;
 `t.generate([[5, 6, 2], [7, 2]], num_beams=4, max_new_tokens=40)` -> one list of token ids per row,
 equal to the rows of Hugging Face `generate` (decoder start token first, pad after the end).
@@ -10,11 +11,9 @@ Generation follows transformers' `_sample` (greedy) and `_beam_search`: log-soft
 order, top-k over beams x vocab with K = max(2, 1 + #eos) * beams, length penalty, early stopping and
 HF's heuristic for when the running beams can no longer improve. Settings come from the model's
 generation config (recorded in manifest.json) and keyword arguments override them."""
-import importlib.util
 import json
 import math
 import struct
-import sys
 from pathlib import Path
 
 import mlx.core as mx
@@ -35,15 +34,6 @@ def f32(x):
     return struct.unpack("f", struct.pack("f", x))[0] if math.isfinite(x) else x
 
 
-def _import(path, name):
-    key = f"fx2mlx_out_{name}_{abs(hash(str(Path(path).resolve())))}"
-    spec = importlib.util.spec_from_file_location(key, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[key] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 class Seq2Seq:
     def __init__(self, folder, compile=True):
         self.folder = Path(folder)
@@ -52,7 +42,7 @@ class Seq2Seq:
         for name, g in self.manifest["graphs"].items():
             gdir = self.folder / g["dir"]
             # the decoder step sees a new past length at every call: mx.compile would trace it again each time
-            self.graphs[name] = _import(gdir / "model.py", name).load(gdir, compile=compile and name != "decoder_step")
+            self.graphs[name] = import_model(gdir / "model.py", name).load(gdir, compile=compile and name != "decoder_step")
         self.info = self.manifest["seq2seq"]
         self.config = dict(self.info["generation"])
         inputs = {i["name"]: i for i in self.manifest["graphs"]["decoder_step"]["inputs"]}

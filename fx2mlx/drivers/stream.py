@@ -1,23 +1,12 @@
+# runtime: program_files
 """A compiled streaming program: `s = load(OUT)`; `s.feed(chunk)` runs every stage once on one chunk
 (the samples of `chunk` along the last axis) and returns the last stage's outputs; `s.reset()` puts every
 state tensor back to its initial value. State lives in `s.state` ({stage: [arrays]}), as explicit inputs
 and outputs of the compiled graphs: a stage is called as graph(*inputs, *state) -> (*outputs, *state)."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import mlx.core as mx
-
-
-def import_model(path, name):
-    """Import one graph's model.py by path, under a name of its own."""
-    key = f"fx2mlx_out_{name}_{abs(hash(str(Path(path).resolve())))}"
-    spec = importlib.util.spec_from_file_location(key, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[key] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 class Stream:
