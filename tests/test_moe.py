@@ -103,9 +103,6 @@ def test_emitted_code_is_gathered_and_static(compiled):
     assert "fx2mlx.gather_linear.default" in ops
 
 
-@pytest.mark.xfail(strict=True, reason="known regression from dynamic batch in the causal-LM recipe: the size "
-                   "product batch*seq is computed once in layer 0 and passed to layer 1's experts, splitting "
-                   "MixtralDecoderLayer/SparseMoeBlock into two classes (localize_view_sizes covers view sizes only)")
 def test_one_decoder_layer_class(compiled):
     code = (compiled["mixtral"][1] / "model.py").read_text()
     assert "MixtralDecoderLayer() for _ in range(2)" in code

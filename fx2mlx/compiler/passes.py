@@ -92,15 +92,22 @@ def _full_slice(n: ir.Node, types: dict) -> bool:
 
 
 def localize_view_sizes(program: ir.Program) -> ir.Program:
-    """A view/reshape size computed in another module (e.g. `tokens * top_k`, computed once by the first
+    """A view/reshape (or expand) size computed in another module (e.g. `tokens * top_k`, computed once by the first
     layer and reused by the next) becomes -1 when it is the only size that is not a literal: the emitted
     module then reads it from its own input instead of taking another module's arithmetic as an argument
     (which would also split one module type into two classes)."""
     nodes = program.node_map()
+    types = {i.name: i.type for i in program.inputs}
+    types.update({n.name: n.type for n in program.nodes})
     out = []
     changed = False
     for n in program.nodes:
-        size = n.arg("size", None) if n.target in SAME_SHAPE_OPS - {"aten.expand.default"} else None
+        if n.target == "aten.expand.default":
+            n, kept = _localize_expand_sizes(n, nodes, types)
+            changed |= kept
+            out.append(n)
+            continue
+        size = n.arg("size", None) if n.target in SAME_SHAPE_OPS else None
         refs = [k for k, v in enumerate(size or ()) if not isinstance(v, int)]
         if size and len(refs) == 1 and -1 not in size and isinstance(size[refs[0]], ir.Ref):
             src = nodes.get(size[refs[0]].name)
@@ -110,6 +117,27 @@ def localize_view_sizes(program: ir.Program) -> ir.Program:
                 changed = True
         out.append(n)
     return program.replace_nodes(tuple(out)) if changed else program
+
+
+def _localize_expand_sizes(n: ir.Node, nodes: dict, types: dict) -> tuple[ir.Node, bool]:
+    """expand's sizes computed by size arithmetic (`tokens * top_k`, possibly in another module) become -1
+    where that axis is not broadcast (the input already has the output's size there): expand's -1 keeps the
+    input's own size, so the module does not take another module's arithmetic as an argument."""
+    size, src = n.arg("size", None), n.arg("self")
+    t = types.get(src.name) if isinstance(src, ir.Ref) else None
+    if not size or not isinstance(t, ir.TensorType) or not isinstance(n.type, ir.TensorType):
+        return n, False
+    off = len(size) - len(t.shape)
+    new = list(size)
+    for k, v in enumerate(size):
+        if not isinstance(v, ir.Ref) or k < off or t.shape[k - off] != n.type.shape[k]:
+            continue
+        other = nodes.get(v.name)  # size arithmetic only: a plain size (sym_size) is read in the module itself
+        if other is not None and other.target.startswith(("operator.", "_operator.")):
+            new[k] = -1
+    if new == list(size):
+        return n, False
+    return replace(n, args=tuple((k, tuple(new) if k == "size" else v) for k, v in n.args)), True
 
 
 def _shape_arithmetic(src: ir.Node | None, user: ir.Node) -> bool:
